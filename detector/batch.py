@@ -1,0 +1,30 @@
+"""The contract between the ingest pipeline and whatever consumes its batches (detection)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+from .store import Store
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """Where a batch of events came from (for evidence and application attribution)."""
+
+    file_uid: str
+    path: str
+    log_format: str | None
+    application: str | None
+    now: datetime
+
+
+class BatchSink(Protocol):
+    """Consumes each parsed batch inside the batch's transaction."""
+
+    def process(self, store: Store, frame: pd.DataFrame, ctx: BatchContext) -> None: ...
+
+    def finish(self, store: Store, now: datetime) -> None: ...

@@ -1,0 +1,150 @@
+"""The checklist as typed, frozen objects (DESIGN §5), in the spirit of pySigma's rule model.
+
+Detection logic itself stays a pySigma `SigmaDetections` object: its condition grammar and
+modifiers are Sigma's, parsed by the reference library; `detector.detection` compiles it into
+vectorized masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sigma.rule import SigmaDetections
+
+CORRELATION_TYPES = ("event_count", "value_count", "temporal", "temporal_ordered")
+STATUSES = ("experimental", "test", "stable", "deprecated")
+PROVENANCE_KINDS = ("threat-model", "external", "past-incident", "pentest", "compliance", "internal")
+CONDITION_OPS = ("gt", "gte")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    kind: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class Review:
+    date: date
+    by: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A single-event rule: Sigma detection over the event frame."""
+
+    name: str
+    detection: SigmaDetections
+    fields: frozenset[str]
+    line: int
+
+    def key(self, scenario_id: str) -> str:
+        return f"{scenario_id}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Sigma correlation semantics on event time."""
+
+    type: str
+    rules: tuple[str, ...]  # rule names of this scenario, or ids of other scenarios (chaining)
+    group_by: tuple[str, ...]
+    timespan: timedelta
+    condition_op: str  # gte | gt (event_count / value_count): fires when the count reaches it
+    condition_value: int
+    value_field: str | None  # value_count: the field whose distinct values are counted
+
+    def holds(self, count: int) -> bool:
+        value = self.condition_value
+        return count > value if self.condition_op == "gt" else count >= value
+
+
+@dataclass(frozen=True)
+class ExpectedFinding:
+    entity: dict[str, str]
+    min_count: int | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    log: str  # path relative to the checklist's parent directory (the repository root)
+    expect: tuple[ExpectedFinding, ...]
+    line: int
+
+    @property
+    def positive(self) -> bool:
+        return bool(self.expect)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    version: str
+    title: str
+    status: str
+    owner: str
+    severity: str
+    confidence: float
+    attack: tuple[str, ...]
+    provenance: tuple[Provenance, ...]
+    requires: tuple[str, ...]
+    last_reviewed: date | None
+    rules: tuple[Rule, ...]
+    correlation: Correlation | None
+    samples: tuple[Sample, ...]
+    entity: tuple[str, ...]  # fields naming the entity of a finding
+    reopen_after: timedelta
+    custom_fields: tuple[str, ...]
+    path: Path
+    content_hash: str
+    description: str = ""
+
+    @property
+    def threshold(self) -> int:
+        """Events (or distinct values) needed for one firing: 1 for single-event scenarios."""
+        if self.correlation is None:
+            return 1
+        if self.correlation.type in ("event_count", "value_count"):
+            op, value = self.correlation.condition_op, self.correlation.condition_value
+            return value + 1 if op == "gt" else max(value, 1)
+        return len(self.correlation.rules)
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    def referenced_scenarios(self) -> tuple[str, ...]:
+        if self.correlation is None:
+            return ()
+        names = {r.name for r in self.rules}
+        return tuple(r for r in self.correlation.rules if r not in names)
+
+
+@dataclass(frozen=True)
+class Checklist:
+    schema: int
+    version: str
+    owner: str
+    review_interval: timedelta
+    reviews: tuple[Review, ...]
+    scenarios: tuple[Scenario, ...]
+    directory: Path
+    lateness: timedelta
+    evidence_cap: int
+    content_hash: str
+    bundled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def scenario(self, scenario_id: str) -> Scenario | None:
+        return next((s for s in self.scenarios if s.id == scenario_id), None)
+
+    @property
+    def root(self) -> Path:
+        """Where sample paths are relative to (the directory holding `rules/`)."""
+        return self.directory.parent
+
+    def last_review(self) -> date | None:
+        return max((r.date for r in self.reviews), default=None)

@@ -1,0 +1,329 @@
+"""logwarden.yaml (DESIGN §8): where state lives, which checklist and policy, and the application
+inventory that sources come from and that coverage is measured against."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .durations import parse_duration
+from .errors import ConfigError
+from .schema import FORMATS, LOG_KINDS
+from .yamlsafe import LineDict, LineList, YamlProblem, load_yaml_file
+
+CONFIG_ENV = "LOGWARDEN_CONFIG"
+SYSTEM_CONFIG = Path("/etc/logwarden/logwarden.yaml")
+CRITICALITIES = ("low", "medium", "high", "critical")
+
+
+def local_timezone() -> str:
+    """The machine's IANA zone name (TZ, /etc/timezone, /etc/localtime), UTC when unknown."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    try:
+        target = os.readlink("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        if name:
+            try:
+                ZoneInfo(name)
+                return name
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return "UTC"
+
+
+def default_state_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "logwarden" / "state.db"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One glob of log files of an application."""
+
+    path: str  # glob, absolute or relative to the config file
+    kind: str | None = None
+    format: str | None = None
+    timezone: str | None = None
+    max_silence: timedelta | None = None
+    application: str = ""
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    criticality: str
+    owner: str
+    onboarded: date | None
+    sources: tuple[SourceSpec, ...]
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """The incident-detection process itself (SAMM: owner, point of contact, documentation)."""
+
+    owner: str | None = None
+    point_of_contact: str | None = None
+    documentation: str | None = None
+    review_interval: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    state: Path
+    checklist: Path | None  # None: the bundled checklist
+    escalation: Path | None  # None: the bundled default policy
+    timezone: str
+    process: ProcessInfo = field(default_factory=ProcessInfo)
+    applications: tuple[Application, ...] = ()
+    coverage_deadline: timedelta = timedelta(days=30)
+    most_threshold: float = 0.75
+
+    def sources(self) -> list[SourceSpec]:
+        return [s for app in self.applications for s in app.sources]
+
+
+_TOP_KEYS = {
+    "state", "checklist", "escalation", "timezone", "process", "applications",
+    "coverage_deadline", "most_threshold",
+}
+_PROCESS_KEYS = {"owner", "point_of_contact", "documentation", "review_interval"}
+_APP_KEYS = {"name", "criticality", "owner", "onboarded", "sources"}
+_SOURCE_KEYS = {"path", "kind", "format", "timezone", "max_silence"}
+
+
+class _Problems:
+    """Collects `file:line: message` problems so that all of them are reported at once."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.items.append(f"{self.source}:{line}: {message}")
+
+    def unknown_keys(self, node: LineDict, allowed: set[str], where: str) -> None:
+        for key in node:
+            if key not in allowed:
+                self.add(
+                    node.line_of(key),
+                    f"unknown key {key!r} in {where}; expected one of: {', '.join(sorted(allowed))}",
+                )
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    """--config, then $LOGWARDEN_CONFIG, ./logwarden.yaml, /etc/logwarden/logwarden.yaml."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}:0: config file not found")
+        return explicit
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        if not Path(env).is_file():
+            raise ConfigError(f"{env}:0: config file named by ${CONFIG_ENV} not found")
+        return Path(env)
+    for candidate in (Path("logwarden.yaml"), SYSTEM_CONFIG):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(explicit: Path | None = None, state_override: Path | None = None) -> Config:
+    """Find and validate the configuration; without a file, defaults apply (DESIGN §8)."""
+    path = find_config(explicit)
+    if path is None:
+        return Config(
+            path=None,
+            state=state_override or default_state_path(),
+            checklist=None,
+            escalation=None,
+            timezone=local_timezone(),
+        )
+    try:
+        data = load_yaml_file(path)
+    except YamlProblem as exc:
+        raise ConfigError(str(exc)) from None
+    if data is None:
+        data = LineDict()
+        data.line, data.key_lines = 1, {}
+    problems = _Problems(str(path))
+    if not isinstance(data, LineDict):
+        raise ConfigError(f"{path}:1: the config must be a mapping of keys (state, applications, ...)")
+    config = _build_config(path, data, problems)
+    if problems.items:
+        raise ConfigError(problems.items)
+    if state_override is not None:
+        config = Config(**{**config.__dict__, "state": state_override})
+    return config
+
+
+def _rel(base: Path, value: str) -> Path:
+    candidate = Path(os.path.expanduser(value))
+    return candidate if candidate.is_absolute() else (base.parent / candidate)
+
+
+def _build_config(path: Path, data: LineDict, problems: _Problems) -> Config:
+    problems.unknown_keys(data, _TOP_KEYS, "the config")
+    tz = data.get("timezone") or local_timezone()
+    if not _valid_zone(tz):
+        problems.add(data.line_of("timezone"), f"unknown timezone {tz!r}; use an IANA name such as Europe/Berlin")
+        tz = "UTC"
+    state = data.get("state")
+    checklist = data.get("checklist")
+    escalation = data.get("escalation")
+    for key, value in (("state", state), ("checklist", checklist), ("escalation", escalation)):
+        if value is not None and not isinstance(value, str):
+            problems.add(data.line_of(key), f"{key} must be a path string")
+    process = _build_process(data.get("process"), data, problems)
+    applications = _build_applications(path, data.get("applications"), data, tz, problems)
+    coverage_deadline = timedelta(days=30)
+    if "coverage_deadline" in data:
+        coverage_deadline = _duration(data, "coverage_deadline", problems) or coverage_deadline
+    most = data.get("most_threshold", 0.75)
+    if not isinstance(most, (int, float)) or isinstance(most, bool) or not 0.5 <= most <= 1:
+        problems.add(data.line_of("most_threshold"), "most_threshold must be a number between 0.5 and 1")
+        most = 0.75
+    return Config(
+        path=path,
+        state=_rel(path, state) if isinstance(state, str) else default_state_path(),
+        checklist=_rel(path, checklist) if isinstance(checklist, str) else None,
+        escalation=_rel(path, escalation) if isinstance(escalation, str) else None,
+        timezone=tz,
+        process=process,
+        applications=applications,
+        coverage_deadline=coverage_deadline,
+        most_threshold=float(most),
+    )
+
+
+def _valid_zone(name: Any) -> bool:
+    if not isinstance(name, str):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _duration(node: LineDict, key: str, problems: _Problems) -> timedelta | None:
+    try:
+        return parse_duration(node[key])
+    except ValueError as exc:
+        problems.add(node.line_of(key), f"{key}: {exc}")
+        return None
+
+
+def _build_process(node: Any, parent: LineDict, problems: _Problems) -> ProcessInfo:
+    if node is None:
+        return ProcessInfo()
+    if not isinstance(node, LineDict):
+        problems.add(parent.line_of("process"), "process must be a mapping (owner, point_of_contact, ...)")
+        return ProcessInfo()
+    problems.unknown_keys(node, _PROCESS_KEYS, "process")
+    return ProcessInfo(
+        owner=_opt_str(node, "owner", problems),
+        point_of_contact=_opt_str(node, "point_of_contact", problems),
+        documentation=_opt_str(node, "documentation", problems),
+        review_interval=_duration(node, "review_interval", problems) if "review_interval" in node else None,
+    )
+
+
+def _opt_str(node: LineDict, key: str, problems: _Problems) -> str | None:
+    value = node.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.add(node.line_of(key), f"{key} must be a non-empty string")
+        return None
+    return value
+
+
+def _build_applications(
+    path: Path, node: Any, parent: LineDict, tz: str, problems: _Problems
+) -> tuple[Application, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, LineList):
+        problems.add(parent.line_of("applications"), "applications must be a list of applications")
+        return ()
+    apps: list[Application] = []
+    seen: set[str] = set()
+    for index, item in enumerate(node):
+        line = node.line_of(index)
+        if not isinstance(item, LineDict):
+            problems.add(line, "each application must be a mapping with name, owner, sources")
+            continue
+        problems.unknown_keys(item, _APP_KEYS, "an application")
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            problems.add(line, "application without a name; add `name: <application>`")
+            continue
+        if name in seen:
+            problems.add(item.line_of("name"), f"duplicate application name {name!r}")
+        seen.add(name)
+        criticality = item.get("criticality", "medium")
+        if criticality not in CRITICALITIES:
+            problems.add(
+                item.line_of("criticality"),
+                f"criticality {criticality!r} unknown; use one of {', '.join(CRITICALITIES)}",
+            )
+        owner = item.get("owner")
+        if not isinstance(owner, str) or not owner:
+            problems.add(item.line_of("owner") if "owner" in item else line, f"application {name!r} needs an owner")
+            owner = ""
+        onboarded = item.get("onboarded")
+        if onboarded is not None and not isinstance(onboarded, date):
+            problems.add(item.line_of("onboarded"), "onboarded must be a date such as 2026-11-01")
+            onboarded = None
+        sources = _build_sources(path, item.get("sources"), item, name, tz, problems)
+        apps.append(Application(name, str(criticality), owner, onboarded, tuple(sources)))
+    return tuple(apps)
+
+
+def _build_sources(
+    path: Path, node: Any, parent: LineDict, app: str, tz: str, problems: _Problems
+) -> list[SourceSpec]:
+    if not isinstance(node, LineList) or not node:
+        problems.add(parent.line_of("sources"), f"application {app!r} needs a list of sources (path globs)")
+        return []
+    sources = []
+    for index, item in enumerate(node):
+        if not isinstance(item, LineDict) or not isinstance(item.get("path"), str):
+            problems.add(node.line_of(index), "each source needs `path: <glob>`")
+            continue
+        problems.unknown_keys(item, _SOURCE_KEYS, "a source")
+        kind = item.get("kind")
+        if kind is not None and kind not in LOG_KINDS:
+            problems.add(item.line_of("kind"), f"kind {kind!r} unknown; use one of {', '.join(LOG_KINDS)}")
+        fmt = item.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            problems.add(item.line_of("format"), f"format {fmt!r} unknown; use one of {', '.join(FORMATS)}")
+        src_tz = item.get("timezone", tz)
+        if not _valid_zone(src_tz):
+            problems.add(item.line_of("timezone"), f"unknown timezone {src_tz!r}")
+            src_tz = tz
+        silence = _duration(item, "max_silence", problems) if "max_silence" in item else None
+        sources.append(
+            SourceSpec(
+                path=str(_rel(path, item["path"])),
+                kind=kind,
+                format=fmt,
+                timezone=src_tz,
+                max_silence=silence,
+                application=app,
+            )
+        )
+    return sources

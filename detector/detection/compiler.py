@@ -1,0 +1,414 @@
+"""Compile pySigma detections into vectorized boolean masks over the event frame.
+
+pySigma parses the detection (selections, modifiers, condition grammar) into a tree of
+AND/OR/NOT over `field = value` leaves; this module is our "backend": each leaf becomes a
+pyarrow compute call (RE2 for every pattern, never Python `re` on log content), identical
+leaves are evaluated once per batch, and the expensive pattern leaves of a field share one
+combined RE2 prefilter so each individual pattern only runs on the few candidate rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    CompareOperators,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+from ..errors import RuleError
+
+KEYWORD_FIELD = "log.original"  # Sigma keyword (field-less) detections search the raw line
+
+
+class FrameView:
+    """One batch's columns as Arrow arrays, with per-field caches (lower-cased text, numbers)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.n = len(frame)
+        self._arrays: dict[str, pa.Array | None] = {}
+        self._lower: dict[str, pa.Array] = {}
+        self._text: dict[str, pa.Array] = {}
+        self._numbers: dict[str, np.ndarray] = {}
+        self.masks: dict[Any, np.ndarray] = {}  # leaf key -> mask (shared across rules)
+        self.candidates: dict[str, np.ndarray] = {}  # field -> row indices passing the prefilter
+
+    def array(self, field: str) -> pa.Array | None:
+        if field not in self._arrays:
+            if field not in self.frame.columns:
+                self._arrays[field] = None
+            else:
+                series = self.frame[field]
+                values = series.array
+                if hasattr(values, "__arrow_array__"):
+                    chunked = values.__arrow_array__()
+                else:  # a column that is not Arrow-backed (should not happen, but stay correct)
+                    chunked = pa.chunked_array([pa.array(series.astype(object).where(series.notna(), None))])
+                self._arrays[field] = chunked.combine_chunks() if isinstance(chunked, pa.ChunkedArray) else chunked
+        return self._arrays[field]
+
+    def text(self, field: str) -> pa.Array | None:
+        """The column as strings (integers rendered as decimal text)."""
+        if field not in self._text:
+            arr = self.array(field)
+            if arr is None:
+                return None
+            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                arr = pc.cast(arr, pa.string())
+            self._text[field] = arr
+        return self._text[field]
+
+    def lower(self, field: str) -> pa.Array | None:
+        if field not in self._lower:
+            arr = self.text(field)
+            if arr is None:
+                return None
+            self._lower[field] = pc.utf8_lower(arr)
+        return self._lower[field]
+
+    def numbers(self, field: str) -> np.ndarray | None:
+        """The column as float64 with NaN where missing or not a number."""
+        if field not in self._numbers:
+            arr = self.array(field)
+            if arr is None:
+                return None
+            if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+                values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+            else:
+                values = pd.to_numeric(pd.Series(arr.to_pandas(types_mapper=pd.ArrowDtype)), errors="coerce")
+                values = values.astype("float64").to_numpy(na_value=np.nan)
+            self._numbers[field] = np.asarray(values, dtype=np.float64)
+        return self._numbers[field]
+
+
+def _to_bool(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _escape(text: str) -> str:
+    """Escape a literal for RE2 (builds a pattern string; nothing is matched with Python `re`)."""
+    return re.escape(text)
+
+
+def sigma_string_regex(value: SigmaString) -> str:
+    """Anchored RE2 pattern for a Sigma string with `*`/`?` wildcards (which match any
+    character, newlines included: `(?s)`)."""
+    parts = []
+    for part in value.s:
+        if part is SpecialChars.WILDCARD_MULTI:
+            parts.append(".*")
+        elif part is SpecialChars.WILDCARD_SINGLE:
+            parts.append(".")
+        elif isinstance(part, str):
+            parts.append(_escape(part))
+        else:  # placeholders are not supported in logwarden rules
+            raise RuleError(f"unsupported Sigma string element {part!r}")
+    return "(?s)^" + "".join(parts) + "$"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One `field = value` test; `key` identifies identical tests across rules."""
+
+    key: tuple[Any, ...]
+    field: str
+    evaluate: Callable[[FrameView], np.ndarray]
+    pattern: str | None = None  # RE2 pattern usable in the field's combined prefilter
+    ignore_case: bool = True
+
+
+def _string_leaf(field: str, value: SigmaString) -> Leaf:
+    cased = isinstance(value, SigmaCasedString)
+    ignore_case = not cased
+    if not value.contains_special():
+        # the parts, not to_plain(): to_plain() re-escapes literal `*` and `?` as `\*`, `\?`
+        literal = "".join(part for part in value.s if isinstance(part, str))
+        # lower-cased like the column (utf8_lower), not with str.lower(), which differs (e.g. "İ")
+        needle = literal if cased else pc.utf8_lower(pa.scalar(literal, pa.string())).as_py()
+
+        def equals(view: FrameView) -> np.ndarray:
+            arr = view.text(field) if cased else view.lower(field)
+            if arr is None:
+                return np.zeros(view.n, dtype=bool)
+            return _to_bool(pc.equal(arr, pa.scalar(needle, arr.type)))
+
+        return Leaf(key=("eq", field, needle, cased), field=field, evaluate=equals)
+    parts = value.s
+    inner = parts[1:-1] if len(parts) >= 2 else ()
+    simple_inner = len(inner) == 1 and isinstance(inner[0], str)
+    multi = SpecialChars.WILDCARD_MULTI
+    kind, literal = "regex", None
+    if len(parts) == 3 and parts[0] is multi and parts[-1] is multi and simple_inner:
+        kind, literal = "contains", inner[0]
+    elif len(parts) == 2 and parts[-1] is multi and isinstance(parts[0], str):
+        kind, literal = "startswith", parts[0]
+    elif len(parts) == 2 and parts[0] is multi and isinstance(parts[1], str):
+        kind, literal = "endswith", parts[1]
+    pattern = sigma_string_regex(value)
+    if kind == "contains":
+        prefilter = _escape(literal)  # type: ignore[arg-type]
+    elif kind == "startswith":
+        prefilter = "^" + _escape(literal)  # type: ignore[arg-type]
+    elif kind == "endswith":
+        prefilter = _escape(literal) + "$"  # type: ignore[arg-type]
+    else:
+        prefilter = pattern
+
+    def match(arr: pa.Array) -> pa.Array:
+        if kind == "contains":
+            return pc.match_substring(arr, literal, ignore_case=ignore_case)
+        if kind == "startswith":
+            return pc.starts_with(arr, literal, ignore_case=ignore_case)
+        if kind == "endswith":
+            return pc.ends_with(arr, literal, ignore_case=ignore_case)
+        return pc.match_substring_regex(arr, pattern, ignore_case=ignore_case)
+
+    return Leaf(
+        key=(kind, field, pattern, cased),
+        field=field,
+        evaluate=_prefiltered(field, match),
+        pattern=prefilter,
+        ignore_case=ignore_case,
+    )
+
+
+def _prefiltered(field: str, match: Callable[[pa.Array], pa.Array]) -> Callable[[FrameView], np.ndarray]:
+    """Run `match` only on the rows of the field's combined prefilter (all rows without one)."""
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        arr = view.text(field)
+        if arr is None:
+            return np.zeros(view.n, dtype=bool)
+        candidates = view.candidates.get(field)
+        if candidates is None:
+            return _to_bool(match(arr))
+        out = np.zeros(view.n, dtype=bool)
+        if len(candidates):
+            out[candidates] = _to_bool(match(arr.take(pa.array(candidates))))
+        return out
+
+    return evaluate
+
+
+def _regex_leaf(field: str, value: SigmaRegularExpression) -> Leaf:
+    pattern = value.regexp.to_plain() if hasattr(value.regexp, "to_plain") else str(value.regexp)
+    flags = getattr(value, "flags", set()) or set()
+    ignore_case = SigmaRegularExpressionFlag.IGNORECASE in flags
+    inline = ""
+    if SigmaRegularExpressionFlag.MULTILINE in flags:
+        inline += "m"
+    if SigmaRegularExpressionFlag.DOTALL in flags:
+        inline += "s"
+    full = f"(?{inline}){pattern}" if inline else pattern
+
+    def match(arr: pa.Array) -> pa.Array:
+        return pc.match_substring_regex(arr, full, ignore_case=ignore_case)
+
+    return Leaf(
+        key=("re", field, full, ignore_case),
+        field=field,
+        evaluate=_prefiltered(field, match),
+        pattern=full,
+        ignore_case=ignore_case,
+    )
+
+
+def _cidr_leaf(field: str, value: SigmaCIDRExpression) -> Leaf:
+    prefixes = value.expand(wildcard="*")
+    # "10.*" is a prefix; an expansion without the wildcard is one whole address ("10.0.0.1",
+    # which must not match 10.0.0.10-19 or 10.0.0.100-199), so it is anchored at the end too.
+    alternatives = "|".join(
+        _escape(p[:-1]) if p.endswith("*") else _escape(p) + "$" for p in prefixes
+    )
+    pattern = f"^(?:{alternatives})"
+    network = str(value.network)
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        arr = view.text(field)
+        if arr is None:
+            return np.zeros(view.n, dtype=bool)
+        return _to_bool(pc.match_substring_regex(arr, pattern, ignore_case=True))
+
+    return Leaf(key=("cidr", field, network), field=field, evaluate=evaluate)
+
+
+_COMPARE = {
+    CompareOperators.LT: np.less,
+    CompareOperators.LTE: np.less_equal,
+    CompareOperators.GT: np.greater,
+    CompareOperators.GTE: np.greater_equal,
+}
+
+
+def _compare_leaf(field: str, value: SigmaCompareExpression) -> Leaf:
+    number = float(value.number.number)
+    op = _COMPARE[value.op]
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        values = view.numbers(field)
+        if values is None:
+            return np.zeros(view.n, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            return op(values, number) & ~np.isnan(values)
+
+    return Leaf(key=("cmp", field, value.op.name, number), field=field, evaluate=evaluate)
+
+
+def _number_leaf(field: str, value: SigmaNumber) -> Leaf:
+    number = float(value.number)
+    text = str(value.number)
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        arr = view.array(field)
+        if arr is None:
+            return np.zeros(view.n, dtype=bool)
+        if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+            return view.numbers(field) == number  # type: ignore[operator]
+        return _to_bool(pc.equal(view.text(field), pa.scalar(text, view.text(field).type)))  # type: ignore[union-attr]
+
+    return Leaf(key=("num", field, number), field=field, evaluate=evaluate)
+
+
+def _exists_leaf(field: str, exists: bool) -> Leaf:
+    def evaluate(view: FrameView) -> np.ndarray:
+        arr = view.array(field)
+        present = np.zeros(view.n, dtype=bool) if arr is None else _to_bool(pc.is_valid(arr))
+        return present if exists else ~present
+
+    return Leaf(key=("exists", field, exists), field=field, evaluate=evaluate)
+
+
+def _bool_leaf(field: str, value: SigmaBool) -> Leaf:
+    needle = "true" if value.boolean else "false"
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        arr = view.lower(field)
+        if arr is None:
+            return np.zeros(view.n, dtype=bool)
+        return _to_bool(pc.equal(arr, pa.scalar(needle, arr.type)))
+
+    return Leaf(key=("bool", field, needle), field=field, evaluate=evaluate)
+
+
+def make_leaf(field: str, value: Any) -> Leaf:
+    if isinstance(value, SigmaString):
+        return _string_leaf(field, value)
+    if isinstance(value, SigmaRegularExpression):
+        return _regex_leaf(field, value)
+    if isinstance(value, SigmaCIDRExpression):
+        return _cidr_leaf(field, value)
+    if isinstance(value, SigmaCompareExpression):
+        return _compare_leaf(field, value)
+    if isinstance(value, SigmaExists):
+        return _exists_leaf(field, value.exists)
+    if isinstance(value, SigmaNull):
+        return _exists_leaf(field, False)
+    if isinstance(value, SigmaNumber):
+        return _number_leaf(field, value)
+    if isinstance(value, SigmaBool):
+        return _bool_leaf(field, value)
+    raise RuleError(f"field {field!r}: value type {type(value).__name__} is not supported by logwarden")
+
+
+# An expression is a tree of ("and"|"or", [children]), ("not", child) or a Leaf.
+Expr = Any
+
+
+def compile_condition(node: Any) -> Expr:
+    """pySigma parsed condition -> expression tree over Leafs."""
+    if isinstance(node, ConditionAND):
+        return ("and", [compile_condition(a) for a in node.args])
+    if isinstance(node, ConditionOR):
+        return ("or", [compile_condition(a) for a in node.args])
+    if isinstance(node, ConditionNOT):
+        return ("not", compile_condition(node.args[0]))
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return make_leaf(node.field, node.value)
+    if isinstance(node, ConditionValueExpression):
+        return make_leaf(KEYWORD_FIELD, _keyword(node.value))
+    raise RuleError(f"unsupported condition element {type(node).__name__}")
+
+
+def _keyword(value: Any) -> Any:
+    """A keyword is searched anywhere in the raw line: `*value*`, built from the parsed parts
+    so escaped wildcards and backslashes stay as written; numbers are searched as text."""
+    if isinstance(value, SigmaNumber):
+        value = SigmaString(str(value.number))
+    if not isinstance(value, SigmaString):
+        return value
+    if not value.startswith(SpecialChars.WILDCARD_MULTI):
+        value = SpecialChars.WILDCARD_MULTI + value
+    if not value.endswith(SpecialChars.WILDCARD_MULTI):
+        value = value + SpecialChars.WILDCARD_MULTI
+    return value
+
+
+def leaves(expr: Expr) -> Iterable[Leaf]:
+    if isinstance(expr, Leaf):
+        yield expr
+    elif expr[0] == "not":
+        yield from leaves(expr[1])
+    else:
+        for child in expr[1]:
+            yield from leaves(child)
+
+
+def evaluate(expr: Expr, view: FrameView) -> np.ndarray:
+    """Boolean mask of the expression; leaf masks are shared through `view.masks`."""
+    if isinstance(expr, Leaf):
+        mask = view.masks.get(expr.key)
+        if mask is None:
+            mask = expr.evaluate(view)
+            view.masks[expr.key] = mask
+        return mask
+    op = expr[0]
+    if op == "not":
+        return ~evaluate(expr[1], view)
+    masks = [evaluate(child, view) for child in expr[1]]
+    if op == "and":
+        return np.logical_and.reduce(masks) if masks else np.ones(view.n, dtype=bool)
+    return np.logical_or.reduce(masks) if masks else np.zeros(view.n, dtype=bool)
+
+
+def combined_prefilters(all_leaves: Iterable[Leaf], minimum: int = 2) -> dict[str, str]:
+    """Per field, one RE2 alternation of every pattern leaf on it (when there are enough)."""
+    by_field: dict[str, dict[str, None]] = {}
+    for leaf in all_leaves:
+        if leaf.pattern is None:
+            continue
+        wrapped = f"(?i:{leaf.pattern})" if leaf.ignore_case else f"(?:{leaf.pattern})"
+        by_field.setdefault(leaf.field, {})[wrapped] = None
+    return {field: "|".join(p) for field, p in by_field.items() if len(p) >= minimum}
+
+
+def apply_prefilters(view: FrameView, prefilters: dict[str, str]) -> None:
+    for field, pattern in prefilters.items():
+        arr = view.text(field)
+        if arr is None:
+            continue
+        view.candidates[field] = np.flatnonzero(_to_bool(pc.match_substring_regex(arr, pattern)))

@@ -1,0 +1,79 @@
+"""Finding confidence: the scenario's prior, raised by evidence beyond the threshold and by
+corroboration from other scenarios on the same entity (noisy-OR), every step explained.
+
+Monotone by construction: each term can only multiply the remaining doubt `1 - c` by a
+factor <= 1, and a stored confidence is never lowered.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from ..checklist.model import Checklist, Scenario
+from ..model import Finding, Peer
+
+Rated = Finding | Peer  # what can be rated: a full finding or a stored one's summary
+
+EXCESS_STEP_FACTOR = 0.8  # each doubling beyond the threshold removes 20 % of the doubt
+MAX_EXCESS_STEPS = 4
+SAME_KIND_WEIGHT = 0.5  # corroboration by another scenario reading the same log kind
+OTHER_KIND_WEIGHT = 0.8  # ... by a scenario reading another log kind: independent evidence
+CORROBORATION_WINDOW = timedelta(hours=24)
+
+
+def _evidence_term(scenario: Scenario, finding: Rated) -> tuple[float, str | None]:
+    """Doubt factor for evidence beyond the threshold, with its explanation."""
+    threshold = scenario.threshold
+    observed = finding.count
+    what = "events"
+    if scenario.correlation is not None and scenario.correlation.type == "value_count":
+        observed = int(finding.extra.get("distinct_values", finding.count))
+        what = f"distinct {scenario.correlation.value_field} values"
+    if observed < 2 * threshold:
+        return 1.0, None
+    steps = min(int(math.log2(observed / threshold)), MAX_EXCESS_STEPS)
+    factor = EXCESS_STEP_FACTOR**steps
+    return factor, f"{observed} {what}, {observed / threshold:.1f}x the threshold of {threshold}"
+
+
+def _overlaps(a: Rated, b: Rated) -> bool:
+    return a.first_seen - CORROBORATION_WINDOW <= b.last_seen and b.first_seen <= a.last_seen + CORROBORATION_WINDOW
+
+
+def compute(finding: Rated, checklist: Checklist, others: list[Peer]) -> tuple[float, tuple[str, ...]]:
+    """Confidence and reasons of `finding` given other findings sharing an entity value."""
+    scenario = checklist.scenario(finding.scenario_id)
+    prior = scenario.confidence if scenario else finding.confidence
+    confidence = prior
+    reasons = [f"prior {prior:.2f} of scenario {finding.scenario_id} v{finding.scenario_version}"]
+    if scenario is not None:
+        factor, why = _evidence_term(scenario, finding)
+        if why:
+            raised = 1 - (1 - confidence) * factor
+            reasons.append(f"+{raised - confidence:.2f}: {why}")
+            confidence = raised
+    best: dict[str, tuple[float, str]] = {}
+    for other in others:
+        if other.scenario_id == finding.scenario_id or other.exercise != finding.exercise:
+            continue
+        if not _overlaps(finding, other):
+            continue
+        other_scenario = checklist.scenario(other.scenario_id)
+        other_prior = other_scenario.confidence if other_scenario else other.confidence
+        independent = not set(other.log_kinds) & set(finding.log_kinds)
+        weight = OTHER_KIND_WEIGHT if independent else SAME_KIND_WEIGHT
+        strength = weight * other_prior
+        shared = ", ".join(
+            f"{k}={v}" for k, v in sorted(finding.entity.items()) if other.entity.get(k) == v
+        )
+        kinds = "/".join(other.log_kinds) or "?"
+        why = f"corroborated by {other.scenario_id} ({kinds}{', another log kind' if independent else ''}) on {shared}"
+        if strength > best.get(other.scenario_id, (0.0, ""))[0]:
+            best[other.scenario_id] = (strength, why)
+    for scenario_id in sorted(best):
+        strength, why = best[scenario_id]
+        raised = 1 - (1 - confidence) * (1 - strength)
+        reasons.append(f"+{raised - confidence:.2f}: {why}")
+        confidence = raised
+    return min(confidence, 0.999), tuple(reasons)

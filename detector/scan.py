@@ -1,0 +1,118 @@
+"""The scan job as a library call: resolve sources, take the lock, run the pipeline once.
+
+Both `logwarden scan` (cron) and `logwarden watch` (daemon) call `run_scan`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .checkpoints import FileRecord
+from .config import Config
+from .discovery import LogFile, discover_paths, discover_sources
+from .errors import UsageError
+from .model import Defect, stable_hash
+from .batch import BatchSink
+from .pipeline import Ingest, RunResult
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What one run reads, and which stored checkpoints it is responsible for."""
+
+    files: list[LogFile]
+    in_scope: Callable[[FileRecord], bool]
+    missing: list[str]  # source globs that matched nothing
+
+
+def is_own_file(state: Path, candidate: Path) -> bool:
+    """logwarden's own files (state database, its WAL, lock, audit mirror, journal) sit next to
+    the state file and share its stem: never read them as logs, or a scan of the directory
+    holding the state would feed on its own output."""
+    own_dir = state.expanduser().resolve().parent
+    return candidate.parent == own_dir and (
+        candidate.name == state.name or candidate.name.startswith(state.stem + ".")
+    )
+
+
+def resolve_sources(config: Config, paths: list[Path]) -> Sources:
+    """Command-line paths win; otherwise the config's application inventory."""
+    sources = _resolve_sources(config, paths)
+    files = [f for f in sources.files if not is_own_file(config.state, f.path)]
+    return Sources(files=files, in_scope=sources.in_scope, missing=sources.missing)
+
+
+def _resolve_sources(config: Config, paths: list[Path]) -> Sources:
+    if paths:
+        files = discover_paths(paths)
+        roots = [str(p.resolve()) for p in paths]
+        streams = {f.stream for f in files}
+
+        def in_scope(record: FileRecord) -> bool:
+            return record.stream in streams or any(
+                record.path == root or record.path.startswith(root.rstrip("/") + "/") for root in roots
+            )
+
+        return Sources(files=files, in_scope=in_scope, missing=[])
+    specs = config.sources()
+    if not specs:
+        where = f"in {config.path}" if config.path else "(no logwarden.yaml found)"
+        raise UsageError(
+            f"nothing to scan: give log files or directories, or list applications with sources {where}"
+        )
+    files, missing = discover_sources(specs)
+    globs = [s.path for s in specs]
+    streams = {f.stream for f in files}
+
+    def in_scope_config(record: FileRecord) -> bool:
+        return record.stream in streams or any(fnmatch.fnmatch(record.path, g) for g in globs)
+
+    return Sources(files=files, in_scope=in_scope_config, missing=[s.path for s in missing])
+
+
+def missing_source_defects(sources: Sources, config: Config, now: datetime) -> list[Defect]:
+    by_path = {s.path: s for s in config.sources()}
+    return [
+        Defect(
+            id="missing-" + stable_hash(path),
+            kind="source-missing",
+            severity="high",
+            subject=path,
+            detail=f"log source {path} (application {by_path[path].application if path in by_path else '?'}) "
+            "matches no file: it is not being analyzed",
+            first_seen=now,
+            last_seen=now,
+        )
+        for path in sources.missing
+    ]
+
+
+def run_scan(
+    store: Store,
+    config: Config,
+    paths: list[Path],
+    now: datetime,
+    sink: BatchSink | None = None,
+    log: Callable[[str], None] | None = None,
+    chunk_size: int | None = None,
+) -> RunResult:
+    """Read everything new under `paths` (or the inventory) once. The caller holds the lock."""
+    sources = resolve_sources(config, paths)
+    kwargs = {"chunk_size": chunk_size} if chunk_size else {}
+    ingest = Ingest(store, now, sink=sink, default_timezone=config.timezone, log=log, **kwargs)
+    result = ingest.run(sources.files, sources.in_scope)
+    missing = missing_source_defects(sources, config, now)
+    if missing:
+        with store.transaction():
+            for defect in missing:
+                store.put_defect(defect, now)
+        result.defects.extend(missing)
+    from .health import record_silent_sources  # health builds on this module
+
+    result.defects.extend(record_silent_sources(store, config, sources.files, now))
+    return result

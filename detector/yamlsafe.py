@@ -1,0 +1,108 @@
+"""Safe YAML loading that keeps line numbers and rejects duplicate keys.
+
+Every mapping and sequence comes back as a plain dict/list subclass that also remembers
+where it started (`.line`) and where each key sits (`.key_lines`), so validators can say
+`file:line: what is wrong` without a second parse.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, SequenceNode
+
+
+class LineDict(dict):
+    """A dict that knows its own line and the line of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class LineList(list):
+    """A list that knows its own line and each item's line (1-based)."""
+
+    line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that builds LineDict/LineList and refuses duplicate keys."""
+
+
+def _construct_mapping(loader: _Loader, node: MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    result = LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise ConstructorError(None, None, "mapping keys must be plain scalars", key_node.start_mark)
+        key = str(key) if not isinstance(key, str) else key
+        if key in result:
+            raise ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {result.key_lines[key]}); keep one of them",
+                key_node.start_mark,
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: SequenceNode) -> LineList:
+    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+class YamlProblem(Exception):
+    """A YAML syntax or structure problem, already formatted as `file:line: message`."""
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Parse one YAML document; raise YamlProblem with `source:line: message` on any error."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        what = exc.problem or exc.context or str(exc)
+        raise YamlProblem(f"{source}:{line}: invalid YAML: {what}") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"{source}:0: invalid YAML: {exc}") from None
+
+
+def load_yaml_file(path: Path) -> Any:
+    """Read and parse a YAML file; unreadable files become a YamlProblem too."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlProblem(f"{path}:0: cannot read: {exc}") from None
+    return load_yaml_text(text, str(path))
+
+
+def line_of(node: Any, key: str | int | None = None) -> int:
+    """Best-known line of `node[key]` (or of `node` itself) for error messages."""
+    if isinstance(node, LineDict):
+        return node.line_of(key) if isinstance(key, str) else node.line
+    if isinstance(node, LineList):
+        return node.line_of(key) if isinstance(key, int) else node.line
+    return 0
+

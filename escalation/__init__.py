@@ -1,0 +1,1 @@
+"""logwarden escalation: incidents, policies, calendars, the timed engine, channels, audit trail."""

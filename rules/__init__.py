@@ -1,0 +1,1 @@
+"""The bundled logwarden checklist (data only): checklist.yaml and scenarios/*.yaml."""

@@ -1,0 +1,104 @@
+"""`logwarden watch` reads what `logwarden scan` reads: attack lines appended while it runs,
+files rotated under it (rename+create and copytruncate), the same findings, none twice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+from watchkit import (
+    T0,
+    Watcher,
+    access_benign,
+    access_log4shell,
+    append,
+    assert_contiguous,
+    auth_benign,
+    auth_failure,
+    comparable,
+    findings,
+    query,
+    scan_findings,
+    wait_for,
+    wait_ingested,
+)
+
+
+def _burst(ip: str, first: int, count: int, at_second: int) -> list[str]:
+    return [auth_failure(ip, j, T0 + timedelta(seconds=at_second + j)) for j in range(first, first + count)]
+
+
+def test_watch_finds_what_scan_finds_through_rotations(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    auth, access = logs / "auth.log", logs / "access.log"
+    written = 0
+
+    def write(path: Path, lines: list[str]) -> None:
+        nonlocal written
+        append(path, lines)
+        written += len(lines)
+
+    with Watcher(tmp_path, [str(logs), "--no-escalate", "--recheck", "1"]) as watcher:
+        state = watcher.state
+        # 1. files appear after the daemon started; one brute force is complete
+        write(auth, [auth_benign(i) for i in range(40)] + _burst("203.0.113.140", 0, 7, 50))
+        write(access, [access_benign(i) for i in range(30)] + [access_log4shell("203.0.113.150", T0)])
+        wait_ingested(state, written, watcher)
+
+        # 2. half a burst, then rename+create before the daemon may have read it; the rest of
+        #    the burst lands in the new file
+        write(auth, [auth_benign(i) for i in range(60, 70)] + _burst("203.0.113.141", 0, 3, 80))
+        os.rename(auth, logs / "auth.log.1")
+        write(auth, _burst("203.0.113.141", 3, 4, 85) + [auth_benign(i) for i in range(100, 120)])
+        wait_ingested(state, written, watcher)
+
+        # 3. copytruncate of the access log, with lines appended just before the copy
+        write(access, [access_benign(i) for i in range(30, 50)] + [access_log4shell("203.0.113.151", T0 + timedelta(minutes=1))])
+        shutil.copyfile(access, logs / "access.log.1")
+        os.truncate(access, 0)
+        write(access, [access_benign(i) for i in range(50, 60)] + [access_log4shell("203.0.113.152", T0 + timedelta(minutes=2))])
+        # and one more rename+create of the auth log, the new file appearing empty first
+        os.rename(logs / "auth.log.1", logs / "auth.log.2")
+        os.rename(auth, logs / "auth.log.1")
+        auth.touch()
+        write(auth, _burst("203.0.113.142", 0, 6, 300))
+        wait_ingested(state, written, watcher)
+        assert watcher.stop(signal.SIGTERM) == 0
+
+    assert_contiguous(state)
+    watched = findings(state)
+    scanned = scan_findings([logs], tmp_path / "scan" / "state.db", "--no-escalate")["findings"]
+    assert sorted(map(comparable, watched)) == sorted(map(comparable, scanned))
+    ids = [f["id"] for f in watched]
+    assert len(ids) == len(set(ids)), "a finding was raised twice"
+    by_scenario = {(f["scenario_id"], f["entity"].get("source.ip")) for f in watched}
+    for ip in ("203.0.113.140", "203.0.113.141", "203.0.113.142"):
+        assert ("ssh-bruteforce", ip) in by_scenario
+    for ip in ("203.0.113.150", "203.0.113.151", "203.0.113.152"):
+        assert ("web-log4shell-jndi", ip) in by_scenario
+    assert "event=finding" in watcher.log()
+    gaps = [line for line in watcher.log().splitlines() if "kind=gap" in line]
+    assert gaps == [], "a rotation was reported as lost data"
+
+
+def test_a_log_created_empty_then_written_is_not_a_gap(tmp_path: Path) -> None:
+    """logrotate's `create` makes an empty file that the daemon sees before the first write."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    auth = logs / "auth.log"
+    with Watcher(tmp_path, [str(logs), "--no-escalate", "--recheck", "0.2"]) as watcher:
+        auth.touch()
+        wait_for(lambda: query(watcher.state, "SELECT uid FROM files WHERE path = ?", (str(auth),)),
+                 "the daemon to record the empty file")
+        append(auth, _burst("203.0.113.143", 0, 6, 0))
+        wait_ingested(watcher.state, 6, watcher)
+        assert watcher.stop() == 0
+    assert query(watcher.state, "SELECT reason, detail FROM gaps") == []
+    assert query(watcher.state, "SELECT id FROM defects") == []
+    assert [f["entity"] for f in findings(watcher.state) if f["scenario_id"] == "ssh-bruteforce"] == [
+        {"source.ip": "203.0.113.143"}
+    ]
