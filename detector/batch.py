@@ -23,7 +23,11 @@ class BatchContext:
 
 
 class BatchSink(Protocol):
-    """Consumes each parsed batch inside the batch's transaction."""
+    """Consumes each parsed batch inside the batch's transaction.
+
+    A sink may also define `prepare(frame) -> object`: pure work on the frame (no state
+    database) that the pipeline runs in its read-ahead thread, handing the result to
+    `process(store, frame, ctx, prepared)` so it overlaps with the previous batch's commit."""
 
     def process(self, store: Store, frame: pd.DataFrame, ctx: BatchContext) -> None: ...
 

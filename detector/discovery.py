@@ -105,7 +105,11 @@ def discover_sources(sources: list[SourceSpec]) -> tuple[list[LogFile], list[Sou
         live = [p for p in matched if p.is_file()]
         if not live:
             missing.append(spec)
-            continue
+            if glob.has_magic(spec.path):
+                continue
+            # A plain path caught between rename and create: its renamed generation must still
+            # be found (and finished), or the live file would look deleted.
+            live = [Path(spec.path)]
         for path in live:
             stream, _, _ = split_rotation(path)
             siblings = [Path(p) for p in glob.glob(glob.escape(stream) + "[.-]*")]

@@ -95,6 +95,7 @@ class ParsedBatch:
     reasons: pa.Array | None
     unparsed_idx: pa.Array | None
     warning: str | None
+    prepared: Any = None  # the sink's `prepare(frame)` result, computed in the read-ahead thread
 
 
 class Ingest:
@@ -262,7 +263,9 @@ class Ingest:
                     if parsed:
                         frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
                     reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
-            yield ParsedBatch(batch, reader.tail_hash(), fmt, frame, parsed, reasons, unparsed_idx, warning)
+            prepare = getattr(self.sink, "prepare", None)
+            prepared = prepare(frame) if prepare is not None and frame is not None and len(frame) else None
+            yield ParsedBatch(batch, reader.tail_hash(), fmt, frame, parsed, reasons, unparsed_idx, warning, prepared)
 
     def _process_batch(self, item: ParsedBatch, record: FileRecord, ctx: ParseContext, stats: FileStats) -> FileRecord:
         batch, fmt, frame, parsed = item.batch, item.fmt, item.frame, item.parsed
@@ -331,17 +334,13 @@ class Ingest:
             )
             self._store_samples(record, ctx.path, unparsed_rows)
             if frame is not None and self.sink is not None and len(frame):
-                self.sink.process(
-                    self.store,
-                    frame,
-                    BatchContext(
-                        file_uid=record.uid,
-                        path=ctx.path,
-                        log_format=fmt,
-                        application=record.source,
-                        now=self.now,
-                    ),
+                batch_ctx = BatchContext(
+                    file_uid=record.uid, path=ctx.path, log_format=fmt, application=record.source, now=self.now
                 )
+                if item.prepared is not None:
+                    self.sink.process(self.store, frame, batch_ctx, item.prepared)  # type: ignore[call-arg]
+                else:
+                    self.sink.process(self.store, frame, batch_ctx)
         return record
 
     def _store_samples(self, record: FileRecord, path: str, rows: list[tuple[int, str, str]]) -> None:

@@ -20,33 +20,36 @@ _DONE = object()
 
 
 class Prefetch(Generic[T]):
-    """Iterate `source` in a worker thread; exceptions surface in the consumer, in order."""
+    """Iterate `source` in a worker thread; exceptions surface in the consumer, in order.
+
+    The worker starts on an item only when a slot is free, so at most `depth` items exist
+    besides the one the consumer holds (two batches in memory at depth 1)."""
 
     def __init__(self, source: Iterator[T], depth: int = 1) -> None:
         self._source = source
-        self._queue: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+        self._queue: queue.SimpleQueue[tuple[object, BaseException | None]] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="logwarden-prefetch", daemon=True)
         self._thread.start()
 
-    def _put(self, item: tuple[object, BaseException | None]) -> bool:
+    def _wait_for_slot(self) -> bool:
         while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
+            if self._slots.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def _produce(self) -> None:
         try:
-            for item in self._source:
-                if not self._put((item, None)):
+            while self._wait_for_slot():
+                try:
+                    item = next(self._source)
+                except StopIteration:
+                    self._queue.put((_DONE, None))
                     return
+                self._queue.put((item, None))
         except BaseException as exc:  # handed to the consumer, raised there
-            self._put((_DONE, exc))
-            return
-        self._put((_DONE, None))
+            self._queue.put((_DONE, exc))
 
     def __iter__(self) -> "Prefetch[T]":
         return self
@@ -58,17 +61,13 @@ class Prefetch(Generic[T]):
         if item is _DONE:
             self._stop.set()
             raise StopIteration
+        self._slots.release()
         return item  # type: ignore[return-value]
 
     def close(self) -> None:
-        """Stop the worker (it may be blocked handing over an item) and wait for it."""
+        """Stop the worker (it may be waiting for a slot) and wait for it."""
         self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.05)
+        self._thread.join()
 
     def __enter__(self) -> "Prefetch[T]":
         return self

@@ -114,8 +114,15 @@ class DetectionEngine:
 
     # -- BatchSink ---------------------------------------------------------------------------
 
-    def process(self, store: Store, frame: pd.DataFrame, ctx: BatchContext) -> None:
-        hits = self.matcher.match(frame)
+    def prepare(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Single-event matching: pure, so the pipeline runs it in its read-ahead thread."""
+        return self.matcher.match(frame)
+
+    def process(
+        self, store: Store, frame: pd.DataFrame, ctx: BatchContext, hits: dict[str, np.ndarray] | None = None
+    ) -> None:
+        if hits is None:
+            hits = self.matcher.match(frame)
         if not hits and not self.dependents:
             return
         events = self._events(frame, hits, ctx)

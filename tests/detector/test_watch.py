@@ -102,3 +102,48 @@ def test_a_log_created_empty_then_written_is_not_a_gap(tmp_path: Path) -> None:
     assert [f["entity"] for f in findings(watcher.state) if f["scenario_id"] == "ssh-bruteforce"] == [
         {"source.ip": "203.0.113.143"}
     ]
+
+
+def test_a_configured_path_renamed_before_its_successor_exists_is_not_a_gap(tmp_path: Path) -> None:
+    """Between logrotate's rename and the new file, the daemon may look: the renamed
+    generation is still found and finished, nothing is reported lost."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    auth = logs / "auth.log"
+    append(auth, [auth_benign(1)])
+    config = tmp_path / "logwarden.yaml"
+    config.write_text(
+        f"state: {tmp_path / 'state.db'}\napplications:\n  - name: bastion\n    owner: ops\n"
+        f"    sources:\n      - {{path: '{auth}', kind: auth}}\n"
+    )
+    args = ["-c", str(config), "--no-escalate", "--missing-grace", "60"]
+    with Watcher(tmp_path, args, state=tmp_path / "state.db") as watcher:
+        wait_ingested(watcher.state, 1, watcher)
+        append(auth, _burst("203.0.113.144", 0, 3, 10))
+        os.rename(auth, logs / "auth.log.1")
+        wait_ingested(watcher.state, 4, watcher)  # read from the renamed file while none is live
+        append(auth, _burst("203.0.113.144", 3, 3, 20))
+        wait_ingested(watcher.state, 7, watcher)
+        assert watcher.stop() == 0
+    assert query(watcher.state, "SELECT reason, detail FROM gaps") == []
+    assert query(watcher.state, "SELECT kind FROM defects WHERE status = 'open'") == []
+    assert [(f["entity"], f["count"]) for f in findings(watcher.state) if f["scenario_id"] == "ssh-bruteforce"] == [
+        ({"source.ip": "203.0.113.144"}, 6)
+    ]
+
+
+def test_a_hostile_file_name_is_read_and_logged_escaped(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with Watcher(tmp_path, [str(logs), "--no-escalate"]) as watcher:
+        evil = logs / "evil\n\x1b[2J\u202e.log"
+        append(evil, _burst("203.0.113.145", 0, 6, 0))
+        wait_ingested(watcher.state, 6, watcher)
+        wait_for(lambda: watcher.log_lines("finding"), "the finding's log line")
+        assert watcher.stop() == 0
+    raw = watcher.log_path.read_bytes()
+    assert b"\x1b" not in raw and "\u202e".encode() not in raw
+    assert "pass-failed" not in watcher.log()
+    assert [f["entity"] for f in findings(watcher.state) if f["scenario_id"] == "ssh-bruteforce"] == [
+        {"source.ip": "203.0.113.145"}
+    ]

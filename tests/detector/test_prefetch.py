@@ -1,0 +1,57 @@
+"""The read-ahead thread: same items in the same order, errors raised where they belong,
+never more than one item read ahead, and a consumer that stops early stops the worker."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from detector.prefetch import Prefetch
+
+
+def test_items_arrive_in_order_and_the_worker_reads_at_most_one_ahead() -> None:
+    produced: list[int] = []
+    consumed = 0
+    ahead: list[int] = []
+
+    def source():
+        for i in range(50):
+            produced.append(i)
+            ahead.append(len(produced) - consumed)
+            yield i
+
+    got = []
+    with Prefetch(source()) as items:
+        for item in items:
+            got.append(item)
+            consumed += 1
+    assert got == list(range(50))
+    assert max(ahead) <= 2  # the one the consumer holds and the one read ahead
+
+
+def test_an_error_in_the_source_is_raised_in_the_consumer_after_the_good_items() -> None:
+    def source():
+        yield 1
+        yield 2
+        raise OSError("disk went away")
+
+    got = []
+    with pytest.raises(OSError, match="disk went away"), Prefetch(source()) as items:
+        for item in items:
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_stopping_early_ends_the_worker() -> None:
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    before = threading.active_count()
+    with Prefetch(endless()) as items:
+        assert next(items) == 0
+        assert next(items) == 1
+    assert threading.active_count() == before
