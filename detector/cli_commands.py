@@ -27,6 +27,13 @@ def _escalate(store: Store, config: Config, now: Any, stdout_is_data: bool) -> d
     return escalate(store, config, now, stdout_is_data=stdout_is_data)
 
 
+def _check_policy(config: Config) -> None:
+    """Load the escalation policy once up front: PolicyError (exit 2) names file and line."""
+    from escalation.policyfile import load_policy
+
+    load_policy(config.escalation, config.state.parent)
+
+
 def _findings_of_run(store: Store, result: RunResult) -> list[Finding]:
     ids: dict[str, None] = {}
     for _, finding_id, _ in store.finding_changes_since(result.finding_seq_before, limit=1_000_000):
@@ -91,10 +98,13 @@ def scan(
     from .detection.engine import load_engine
 
     engine = load_engine(checklist_dir or config.checklist, now=now)
+    if not no_escalate:
+        _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"
     with StateLock(config.state, "scan"):
         with Store(config.state) as store:
             engine.record_checklist(store, now)
+            run_id = store.start_run("scan", now, engine.checklist.version)
             result = run_scan(
                 store,
                 config,
@@ -104,6 +114,7 @@ def scan(
                 log=lambda m: say(m, to_stderr=True),
                 chunk_size=chunk_size,
             )
+            store.finish_run(run_id, now, result.stats)
             escalation = None if no_escalate else _escalate(store, config, now, json_out)
             findings = _findings_of_run(store, result)
     if json_out:

@@ -30,13 +30,20 @@ class Sources:
     missing: list[str]  # source globs that matched nothing
 
 
+# Files the escalation side keeps in the state directory by default (the `file` channel's
+# journal of the bundled policy): notifications quote log lines, never read them back as logs.
+OWN_FILE_NAMES = frozenset({"journal.jsonl"})
+
+
 def is_own_file(state: Path, candidate: Path) -> bool:
     """logwarden's own files (state database, its WAL, lock, audit mirror, journal) sit next to
     the state file and share its stem: never read them as logs, or a scan of the directory
     holding the state would feed on its own output."""
     own_dir = state.expanduser().resolve().parent
     return candidate.parent == own_dir and (
-        candidate.name == state.name or candidate.name.startswith(state.stem + ".")
+        candidate.name == state.name
+        or candidate.name.startswith(state.stem + ".")
+        or candidate.name in OWN_FILE_NAMES
     )
 
 
