@@ -45,14 +45,16 @@ class EngineEscalator:
     def next_due(self) -> datetime | None:
         """The earliest incident timer or outbox retry (contract: incidents.next_due_at,
         outbox.next_attempt_at of pending messages)."""
-        row = self.store.execute(
-            "SELECT MIN(t) FROM ("
-            " SELECT MIN(next_due_at) AS t FROM incidents"
-            "  WHERE next_due_at IS NOT NULL AND status != 'resolved'"
-            " UNION ALL"
-            " SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status = 'pending')"
-        ).fetchone()
-        return parse_iso(row[0]) if row and row[0] else None
+        # ISO text sorts right to the second only (`...:00.5Z` < `...:00Z`): take the
+        # candidates of the earliest second and compare them as times.
+        rows = self.store.execute(
+            "WITH due(t) AS ("
+            " SELECT next_due_at FROM incidents WHERE next_due_at IS NOT NULL AND status != 'resolved'"
+            " UNION ALL SELECT next_attempt_at FROM outbox WHERE status = 'pending')"
+            " SELECT t FROM due WHERE substr(t, 1, 19) = (SELECT MIN(substr(t, 1, 19)) FROM due)"
+        ).fetchall()
+        times = [parse_iso(r[0]) for r in rows if r[0]]
+        return min(t for t in times if t is not None) if times else None
 
     def snapshot(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
         incidents = {
@@ -115,7 +117,8 @@ def _seconds(minimum: float) -> click.FloatRange:
 @click.option("--log-format", "--format", "log_format", type=click.Choice(FORMATS), default="text",
               show_default=True,
               help="stderr log lines as key=value text or JSON (journald priority prefixes are automatic)")
-@click.option("--missing-grace", type=_seconds(0.0), default=2.0, hidden=True)
+@click.option("--missing-grace", type=_seconds(0.0), default=2.0, show_default=True, metavar="SECONDS",
+              help="how long a source may match no file (a rotation in progress) before it is a defect")
 @click.option("--settle", type=_seconds(0.0), default=0.1, show_default=True, metavar="SECONDS",
               help="coalesce change notifications this long before reading (lower: sooner, more CPU)")
 @click.option("--chunk-size", type=click.IntRange(min=4096), default=None, hidden=True)

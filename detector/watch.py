@@ -19,7 +19,6 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -212,6 +211,7 @@ class Daemon:
         """Load, lock, watch until SIGTERM/SIGINT; returns the exit code (0)."""
         config = self.loader.load_config()
         engine = self.loader.load_engine(config)
+        self._sources(config)  # nothing to watch, or a path that is no file or directory: exit 2 now
         with StateLock(config.state, "watch"):
             with Store(config.state) as store:
                 escalator = self.loader.open_escalator(store, config)

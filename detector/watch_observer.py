@@ -78,7 +78,7 @@ def interest_dirs(config: Config, paths: list[Path]) -> list[tuple[Path, bool]]:
         return found
     for spec in config.sources():
         parts = Path(os.path.abspath(spec.path)).parts
-        static = [p for p in _static_prefix(parts)]
+        static = _static_prefix(parts)
         rest = parts[len(static):]
         base = Path(*static) if static else Path("/")
         if not rest:  # no glob character: a plain file path

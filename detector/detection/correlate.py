@@ -356,6 +356,7 @@ class Correlator:
         absorbed_all: list[Event] = []
         inserts: list[Event] = []
         deletes: list[Event] = []
+        expired: list[tuple[tuple[str | None, ...], int]] = []  # (group, drop events before)
         cap = self.checklist.evidence_cap
         for group, group_events in groups.items():
             pool = pools.get(group, [])
@@ -391,12 +392,17 @@ class Correlator:
                 pending = [e for e in pool if id(e) not in fired_ids and e.order > fired_at]
                 pool = [e for e in pool if id(e) not in fired_ids and e.order <= fired_at]
             newest = max([e.ts for e in pool] + [group_events[-1].ts])
-            kept = [e for e in pool if e.ts >= newest - self.span_us - self.lateness_us]
+            cutoff = newest - self.span_us - self.lateness_us
+            kept = [e for e in pool if e.ts >= cutoff]
             kept_keys = {(e.file_uid, e.offset, e.rule) for e in kept}
             inserts.extend(e for e in kept if (e.file_uid, e.offset, e.rule) not in stored)
             self.cache.put(group, kept, horizon)
-            deletes.extend(e for e in pools.get(group, []) if (e.file_uid, e.offset, e.rule) not in kept_keys)
-        self._save_pool(store, inserts, deletes)
+            loaded = pools.get(group, [])
+            if loaded and loaded[0].ts < cutoff:
+                expired.append((group, cutoff))  # one range delete instead of one per event
+            # events that left the pool inside the window: fired into a finding
+            deletes.extend(e for e in loaded if e.ts >= cutoff and (e.file_uid, e.offset, e.rule) not in kept_keys)
+        self._save_pool(store, inserts, deletes, expired)
         return list(touched.values()), absorbed_all
 
     # -- state -------------------------------------------------------------------------------
@@ -426,7 +432,18 @@ class Correlator:
             pool.sort(key=EVENT_ORDER)
         return dict(pools)
 
-    def _save_pool(self, store: Store, inserts: list[Event], deletes: list[Event]) -> None:
+    def _save_pool(
+        self,
+        store: Store,
+        inserts: list[Event],
+        deletes: list[Event],
+        expired: list[tuple[tuple[str | None, ...], int]] = (),  # type: ignore[assignment]
+    ) -> None:
+        if expired:
+            store.conn.executemany(
+                "DELETE FROM corr_events WHERE scenario_id = ? AND group_key = ? AND ts < ?",
+                [(self.scenario.id, self._group_key(group), cutoff) for group, cutoff in expired],
+            )
         if deletes:
             store.conn.executemany(
                 "DELETE FROM corr_events WHERE scenario_id = ? AND file_uid = ? AND offset = ? AND rule = ?",

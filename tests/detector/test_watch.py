@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 from watchkit import (
+    LOGWARDEN,
     T0,
     Watcher,
     access_benign,
@@ -147,3 +149,30 @@ def test_a_hostile_file_name_is_read_and_logged_escaped(tmp_path: Path) -> None:
     assert [f["entity"] for f in findings(watcher.state) if f["scenario_id"] == "ssh-bruteforce"] == [
         {"source.ip": "203.0.113.145"}
     ]
+
+
+def test_the_daemon_holds_the_state_lock_and_refuses_bad_start_up_input(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with Watcher(tmp_path, [str(logs), "--no-escalate"]) as watcher:
+        scan = subprocess.run([LOGWARDEN, "scan", str(logs), "--state", str(watcher.state)],
+                              capture_output=True, text=True, timeout=60)
+        assert scan.returncode == 1
+        assert "state is in use by logwarden watch pid" in scan.stderr
+        assert watcher.stop() == 0
+    rules = tmp_path / "rules"
+    (rules / "scenarios").mkdir(parents=True)
+    (rules / "checklist.yaml").write_text("schema: 1\nversion: x\n")
+    bad = subprocess.run([LOGWARDEN, "watch", str(logs), "--checklist", str(rules), "--state", str(tmp_path / "s.db")],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert f"{rules / 'checklist.yaml'}:" in bad.stderr
+    nothing = subprocess.run([LOGWARDEN, "watch", "--state", str(tmp_path / "s.db"), "--no-escalate"],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                             env={k: v for k, v in os.environ.items() if k != "LOGWARDEN_CONFIG"})
+    assert nothing.returncode == 2 and "nothing to scan" in nothing.stderr
+    bad_address = subprocess.run(
+        [LOGWARDEN, "watch", str(logs), "--state", str(tmp_path / "s.db"), "--no-escalate", "--metrics-addr", "nonsense"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert bad_address.returncode == 2 and "expected HOST:PORT" in bad_address.stderr

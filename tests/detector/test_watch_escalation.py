@@ -4,6 +4,7 @@ and the metrics endpoint exposes every series operators rely on."""
 from __future__ import annotations
 
 import json
+import signal
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -124,3 +125,32 @@ def test_metrics_endpoint_serves_the_listed_series_and_health(tmp_path: Path) ->
             urllib.request.urlopen(f"http://{address}/nothing", timeout=10)
         assert missing.value.code == 404
         assert watcher.stop() == 0
+
+
+def test_sighup_rejects_an_invalid_policy_and_applies_a_valid_one(tmp_path: Path) -> None:
+    config, logs, journal = _setup(tmp_path, first_wait="1h")
+    policy = tmp_path / "policy.yaml"
+    good = policy.read_text()
+    with Watcher(tmp_path, [str(logs), "-c", str(config)], state=tmp_path / "state.db") as watcher:
+        state = watcher.state
+        policy.write_text(good.replace("after_hours: notify", "after_hours: notify\n    colour: red"))
+        watcher.send(signal.SIGHUP)
+        rejected = watcher.wait_log("event=reload-rejected")
+        assert f"{policy}:" in rejected and "colour" in rejected
+        append(logs / "auth.log", _burst("203.0.113.183"))
+        wait_for(lambda: query(state, "SELECT policy_name FROM incidents WHERE level = 1"),
+                 "an incident escalated by the running policy")
+        assert query(state, "SELECT policy_name FROM incidents") == [("page",)]  # the old policy runs
+
+        policy.write_text(good.replace("name: page", "name: page-v2"))
+        watcher.send(signal.SIGHUP)
+        watcher.wait_log("event=reloaded")
+        append(logs / "auth.log", _burst("203.0.113.184"))
+        by_attacker = "SELECT dedup_key, policy_name FROM incidents WHERE scenario_id = 'ssh-bruteforce' ORDER BY 1"
+        wait_for(lambda: len(query(state, by_attacker)) == 2, "an incident for the second attacker")
+        assert query(state, by_attacker) == [
+            ("ssh-bruteforce|source.ip=203.0.113.183", "page"),  # frozen when it opened
+            ("ssh-bruteforce|source.ip=203.0.113.184", "page-v2"),
+        ]
+        assert watcher.stop() == 0
+    assert journal.exists()
