@@ -11,6 +11,7 @@ is a *gap*: reported loudly and stored.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -337,10 +338,16 @@ class Planner:
                 continue
             if record.status == "gone":
                 continue
-            vanished.append(replace(record, status="gone", last_seen=self.now))
             if record.uid in superseded:
+                vanished.append(replace(record, status="gone", last_seen=self.now))
                 continue
             gap = self._vanished_gap(record, live_by_stream)
+            if gap is not None and gap.reason == "deleted" and _renamed_in_place(record):
+                # Renamed to a name this run did not discover (a rotation caught between
+                # rename and re-create, under a glob like *.log): not lost. Keep the record;
+                # the next run finds the file as a rotated sibling and resumes it.
+                continue
+            vanished.append(replace(record, status="gone", last_seen=self.now))
             if gap is not None:
                 gaps.append(gap)
         reads.sort(key=lambda a: (a.file.stream, a.file.generation, str(a.file.path)))
@@ -373,6 +380,23 @@ class Planner:
                 f"{record.offset}: {lost} could not be read"
             ),
         )
+
+
+def _renamed_in_place(record: FileRecord) -> bool:
+    """Whether a file with the record's device and inode is still in its directory."""
+    directory = os.path.dirname(record.path)
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == (record.dev, record.inode) and entry.is_file(follow_symlinks=False):
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def prune_gone(store: Store, now: datetime) -> None:

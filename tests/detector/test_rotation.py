@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from helpers import Scanner, access_lines, write
+from helpers import RecordingSink, Scanner, access_lines, write
 from detector.store import Store
 
 
@@ -190,3 +190,38 @@ def test_rewritten_content_before_the_offset_is_read_as_new(scanner: Scanner, tm
     scanner.scan(tmp_path)
     assert sorted(scanner.sink.lines) == sorted(a + b)
     assert [g["reason"] for g in scanner.gaps()] == ["rewritten"]
+
+
+def test_rotation_caught_between_rename_and_create_under_a_glob_is_not_a_gap(tmp_path: Path) -> None:
+    """A source `logs/*.log`: a run between `mv app.log app.log.1` and the re-create sees no
+    file of the stream at all. The renamed file is still there, so nothing is lost: no gap,
+    and the next run reads its tail and the new file exactly once."""
+    from datetime import datetime, timezone
+
+    from detector.config import Application, Config, SourceSpec
+    from detector.scan import run_scan
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    state = tmp_path / "state" / "state.db"
+    source = SourceSpec(path=f"{logs}/*.log", application="shop")
+    config = Config(path=None, state=state, checklist=None, escalation=None, timezone="UTC",
+                    applications=(Application("shop", "high", "ops", None, (source,)),))
+    sink = RecordingSink()
+
+    def scan() -> None:
+        with Store(state) as store:
+            run_scan(store, config, [], datetime.now(timezone.utc), sink=sink, log=lambda m: None)
+
+    a, b, c = access_lines(0, 5), access_lines(5, 3), access_lines(8, 4)
+    write(log, a)
+    scan()
+    write(log, b, mode="a")
+    log.rename(logs / "app.log.1")
+    scan()  # between rename and re-create
+    write(log, c)
+    scan()
+    assert sorted(sink.lines) == sorted(a + b + c)
+    with Store(state) as store:
+        assert [dict(r) for r in store.execute("SELECT reason FROM gaps")] == []
