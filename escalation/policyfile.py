@@ -139,6 +139,12 @@ class _PolicyReader:
     ) -> timedelta | None:
         value = node.get(key)
         prefix = f"{where}: " if where else ""
+        if isinstance(value, int) and not isinstance(value, bool):
+            # `wait: 20` would be read as 20 seconds where 20 minutes was almost surely meant,
+            # and the whole path would be paged through in a minute: ask for the unit
+            self.add(node.line_of(key), f"{prefix}{key} {value} has no unit; write e.g. {key}: {value}m "
+                                        f"(or {value}s, {value}h; units s, m, h, d, w)")
+            return None
         try:
             parsed = parse_duration(value)
         except ValueError:

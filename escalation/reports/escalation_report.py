@@ -10,7 +10,9 @@ Definitions (docs/reports.md):
   - detection (the clock starts when logwarden knew, so a held incident's wait counts);
 - a level's deadline = when it fired + its `wait`; responding (acknowledge, snooze, resolve)
   after it, or never, is a breach; a breach "escalated" when the path went on (next level,
-  repeat, or exhausted) before anyone responded.
+  repeat, or exhausted) before anyone responded AND that step told someone: running out of a
+  path whose policy has no `on_exhausted` (or a level that reached nobody) tells no one more,
+  so it is not an escalation.
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ def first_response(incident: Incident, after: datetime) -> datetime | None:
     return min(times, default=None)
 
 
+def told_someone(incident: Incident, step: Step) -> bool:
+    """Whether the step notified anyone: the recipients the engine recorded in the step, or (for a
+    step without that record) the `on_exhausted` targets of the frozen policy for an exhaustion."""
+    recipients = step.detail.get("recipients")
+    if isinstance(recipients, list):
+        return bool(recipients)
+    if step.action == "exhausted":
+        return incident.policy is not None and bool(incident.policy.policy.on_exhausted)
+    return True  # a level always names targets (the policy loader requires them)
+
+
 def deadline_outcomes(incident: Incident, now: datetime) -> list[dict[str, Any]]:
     """Per firing: its deadline, whether it was met, breached (and then escalated) or is pending."""
     out = []
@@ -103,7 +116,10 @@ def deadline_outcomes(incident: Incident, now: datetime) -> list[dict[str, Any]]
             None,
         )
         escalated = (
-            outcome == "breached" and follow is not None and (responded is None or follow.ran_at <= responded)
+            outcome == "breached"
+            and follow is not None
+            and (responded is None or follow.ran_at <= responded)
+            and told_someone(incident, follow)
         )
         out.append(
             {
@@ -115,7 +131,8 @@ def deadline_outcomes(incident: Incident, now: datetime) -> list[dict[str, Any]]
                 "outcome": outcome,
                 "escalated": escalated if outcome == "breached" else None,
                 "next_step": (
-                    {"action": follow.action, "level": follow.level, "ran_at": iso(follow.ran_at)}
+                    {"action": follow.action, "level": follow.level, "ran_at": iso(follow.ran_at),
+                     "told_someone": told_someone(incident, follow)}
                     if follow is not None and outcome == "breached"
                     else None
                 ),

@@ -118,6 +118,10 @@ def markdown_env() -> Environment:
     env.filters["pct"] = lambda v: Md(percent(v))
     env.filters["ts"] = _md_ts
     env.filters["code"] = lambda v: Md(markdown_code(str(v), limit=None)) if v is not None else Md("—")
+    # in a table cell a `|` ends the cell even inside a code span (GFM); `\|` keeps it in the code
+    env.filters["cellcode"] = lambda v: (
+        Md(markdown_code(str(v), limit=None).replace("|", "\\|")) if v is not None else Md("—")
+    )
     env.filters["kv"] = lambda d: Md(
         "; ".join(f"{markdown_safe(str(k), None)}: {markdown_safe(_scalar(v), None)}"
                   for k, v in d.items() if v not in (None, "", [], {}))

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from detector.checklist import load_checklist
-from detector.cli import build_cli
+from detector.cli import build_cli, main
 from detector.config import Config
 from detector.store import Store
 from escalation.exercise import LAST_EVENT_MARGIN, load_exercises, replay_sample, run_exercise
@@ -127,7 +127,7 @@ def test_an_exercise_at_night_shows_what_is_held(tmp_path: Path) -> None:
     assert by_id["ssh-bruteforce"].notified_at == NIGHT  # high severity pages around the clock
 
 
-def test_cli_exercise_and_unknown_scenarios(tmp_path: Path) -> None:
+def test_cli_exercise_and_unknown_scenarios(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runner = CliRunner()
     state = tmp_path / "state.db"
     result = runner.invoke(build_cli(), ["exercise", "ssh-bruteforce", "--state", str(state), "--format", "json",
@@ -136,8 +136,10 @@ def test_cli_exercise_and_unknown_scenarios(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert document["samples"] == 1 and document["detected"] == 1 and document["missed"] == []
     assert document["results"][0]["policy"] == "page-high"
-    bad = runner.invoke(build_cli(), ["exercise", "no-such-scenario", "--state", str(state)])
-    assert bad.exit_code != 0
+    with pytest.raises(SystemExit) as bad:  # through the real entry point, which maps errors to exit codes
+        main(["exercise", "no-such-scenario", "--state", str(state)])
+    assert bad.value.code == 2  # bad usage (DESIGN §9), with the name and where to look
+    assert "unknown or deprecated scenario(s): no-such-scenario; see `logwarden rules list`" in capsys.readouterr().err
 
 
 def test_live_mode_marks_everything_it_raises_as_exercise(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_the_bundled_policy_works_with_no_setup(tmp_path: Path) -> None:
         "notify", [timedelta(minutes=20), timedelta(minutes=30)], 1
     )
     assert page.ack_timeout == timedelta(hours=4) and [t.name for t in page.on_exhausted] == ["security-lead"]
-    assert review.after_hours == "hold"
+    assert review.after_hours == "hold" and [t.name for t in review.on_exhausted] == ["security-lead"]
     assert page.calendar.hours[0] == ((9 * 60, 17 * 60),) and page.calendar.hours[5] == ()
     assert policy.select(Facts("critical", 0.9, ("ssh-bruteforce",))).name == "page-high"
     assert policy.select(Facts("medium", 0.5, ("web-sqli",))).name == "review-low"
@@ -111,6 +111,38 @@ policies:
         Recipient("alice", None, "mail", "alice@example.com"),
         Recipient("alice", None, "console", None),
     )
+
+
+def test_policies_are_matched_in_order_on_every_kind_of_condition(tmp_path: Path) -> None:
+    levels = "    levels: [{notify: [alice], wait: 20m}]\n"
+    text = standard_policy_text().split("policies:\n", 1)[0] + "policies:\n" + "".join(
+        f"  - name: {name}\n    match: {match}\n" + levels
+        for name, match in (
+            ("drills", "{exercise: true}"),
+            ("shop-web", "{applications: [shop*], scenarios: [web-*]}"),
+            ("credential-access", "{attack: [T1110], confidence: 0.8}"),
+            ("ssh", "{scenarios: [ssh-*], severity: medium}"),
+            ("anything-high", "{severity: high}"),
+            ("rest", "{}"),
+        )
+    )
+    policy = load_policy(write_policy(tmp_path, text), tmp_path)
+
+    def chosen(severity: str, confidence: float, scenario: str, attack: tuple[str, ...] = (),
+               applications: tuple[str, ...] = (), exercise: bool = False) -> str | None:
+        frozen = policy.select(Facts(severity, confidence, (scenario,), attack, applications, exercise))
+        return frozen.name if frozen else None
+
+    assert chosen("critical", 0.99, "ssh-bruteforce", ("T1110.001",), exercise=True) == "drills"  # first match wins
+    assert chosen("low", 0.1, "web-sqli", applications=("shop-api",)) == "shop-web"  # both globs hold
+    assert chosen("low", 0.1, "web-sqli", applications=("billing",)) == "rest"
+    assert chosen("low", 0.8, "app-spray", ("T1110.003",)) == "credential-access"  # T1110 covers .003
+    assert chosen("low", 0.79, "app-spray", ("T1110.003",)) == "rest"  # confidence is a minimum
+    assert chosen("low", 0.9, "app-spray", ("T11100",)) == "rest"  # a prefix is not a sub-technique
+    assert chosen("medium", 0.5, "ssh-bruteforce") == "ssh"
+    assert chosen("low", 0.5, "ssh-bruteforce") == "rest"  # severity is a minimum
+    assert chosen("critical", 0.5, "sudo-root-shell") == "anything-high"  # high also matches critical
+    assert chosen("informational", 0.0, "anything") == "rest"
 
 
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path: Path) -> None:
@@ -223,6 +255,26 @@ policies:
     assert len(found) == len(expected), "\n".join(found)
     for problem, (line, text) in zip(found, expected):
         assert problem.startswith(f"{path}:{line}: {text}"), problem
+
+
+def test_a_duration_without_a_unit_is_refused_not_read_as_seconds(tmp_path: Path) -> None:
+    # `wait: 20` meant as SAMM's 20 minutes would page the whole path within a minute
+    text = (standard_policy_text()
+            .replace("wait: 20m", "wait: 20")
+            .replace("reopen_window: 24h", "reopen_window: 86400")
+            .replace("every: 1w", "every: 7"))
+    path = write_policy(tmp_path, text)
+    found = problems_of(path, tmp_path)
+    lines = text.splitlines()
+    expected = [
+        (lines.index("reopen_window: 86400") + 1,
+         "reopen_window 86400 has no unit; write e.g. reopen_window: 86400m (or 86400s, 86400h; units s, m, h, d, w)"),
+        (lines.index("    every: 7") + 1, "rotation 'night': every 7 has no unit; write e.g. every: 7m"),
+        (lines.index("        wait: 20") + 1, "policy 'page' level 1: wait 20 has no unit; write e.g. wait: 20m"),
+    ]
+    assert len(found) == len(expected), "\n".join(found)
+    for problem, (line, message) in zip(found, expected):
+        assert problem.startswith(f"{path}:{line}: {message}"), problem
 
 
 def test_required_sections_and_yaml_errors(tmp_path: Path) -> None:

@@ -75,7 +75,8 @@ def test_deadlines_breaches_and_whether_each_escalated(doc: dict[str, Any], kit:
     breaches = {(b["incident_id"], b["level"]): b for b in doc["deadlines"]["breaches"]}
     ids = kit.incident_ids
     assert set(breaches) == {(ids["B"], 1), (ids["C"], 1), (ids["C"], 2), (ids["D"], 1)}
-    assert breaches[(ids["B"], 1)]["next_step"] == {"action": "fire_level", "level": 2, "ran_at": "2026-11-17T22:20:30Z"}
+    assert breaches[(ids["B"], 1)]["next_step"] == {"action": "fire_level", "level": 2, "ran_at": "2026-11-17T22:20:30Z",
+                                                   "told_someone": True}
     assert breaches[(ids["C"], 2)]["next_step"]["action"] == "exhausted"
     assert breaches[(ids["D"], 1)]["escalated"] is False and breaches[(ids["D"], 1)]["next_step"] is None
     assert doc["deadlines"]["breach_count"] == 4 and doc["deadlines"]["breaches_escalated"] == 3

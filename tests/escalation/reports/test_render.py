@@ -70,6 +70,29 @@ def test_markdown_escapes_log_content(doc: dict[str, Any]) -> None:
     assert "\\|\\*\\_\\[x\\]\\(y\\)" in md  # the payload's Markdown metacharacters, escaped
 
 
+def test_markdown_table_cells_keep_a_pipe_inside_a_code_span(kit: statekit.Kit) -> None:
+    from datetime import timedelta
+
+    from detector.checklist import load_checklist
+    from escalation.reports.evidence import Inputs
+    from escalation.reports.maturity import build_maturity_report
+    from escalation.reports.periods import Period
+
+    with kit.store() as store:
+        inputs = Inputs(store, kit.config, load_checklist(kit.config.checklist), kit.policy_set, statekit.NOW,
+                        Period(statekit.NOW - timedelta(days=365), statekit.NOW), kit.audit(store).verify())
+        maturity = copy.deepcopy(build_maturity_report(inputs))
+    evidence = maturity["evidence"]
+    evidence["source_defects"][0]["subject"] = "/var/log/up|loads/a`b.log"  # a file name an uploader chose
+    evidence["applications"][0]["sources"][0]["path"] = "/srv/x|y/*.log"
+    md = render(maturity, "md")
+    defect = next(line for line in md.splitlines() if line.startswith(r"| source\-missing |"))
+    assert defect.replace("\\|", "").count("|") == 7  # 6 columns: the name's pipe stays in its cell
+    assert r"| ``/var/log/up\|loads/a`b.log`` |" in defect  # one code span, its backtick inside a longer fence
+    app = next(line for line in md.splitlines() if line.startswith(f"| {evidence['applications'][0]['name']} |"))
+    assert app.replace("\\|", "").count("|") == 7
+
+
 def test_json_is_the_document(doc: dict[str, Any]) -> None:
     import json
 
