@@ -6,8 +6,9 @@ a *log-source gap* defect, stored and escalated like a finding of its severity.
 - **missing**: a source matches no file (`scan.missing_source_defects`); the daemon waits a
   short grace period first, because a rename-then-create rotation has an instant with no file.
 
-Unreadable files are reported by the pipeline's plan (`source-unreadable`). A condition that
-clears resolves its defect, so a recurrence is a new event for escalation.
+Unreadable files are reported by the pipeline's plan (`source-unreadable`); the daemon resolves
+such a defect once the file is read again or is gone. A condition that clears resolves its
+defect, so a recurrence is a new event for escalation.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .store import Store
 
 SILENT_KIND = "source-silent"
 MISSING_KIND = "source-missing"
+UNREADABLE_KIND = "source-unreadable"
 
 
 def silent_id(spec: SourceSpec) -> str:
@@ -122,11 +124,18 @@ class SourceHealth:
         self.next_due: datetime | None = None
 
     def check(
-        self, store: Store, config: Config, sources: Sources, expected: Iterable[str], now: datetime
+        self,
+        store: Store,
+        config: Config,
+        sources: Sources,
+        expected: Iterable[str],
+        now: datetime,
+        unreadable: Iterable[str] = (),
     ) -> list[Defect]:
         """Record this pass's defects (silent, and missing for longer than the grace) and resolve
-        the ones that cleared. `expected` names every source (config glob or command-line path).
-        Returns the defects currently observed."""
+        the ones that cleared. `expected` names every source (config glob or command-line path);
+        `unreadable` the files this pass's plan could not read (their defects stay open; those of
+        files that were read, or are gone, are resolved). Returns the defects currently observed."""
         missing_now = set(sources.missing)
         for path in list(self._missing_since):
             if path not in missing_now:
@@ -144,6 +153,7 @@ class SourceHealth:
         )
         report = silence_check(config, sources.files, now)
         cleared = report.cleared + [missing_id(path) for path in expected if path not in missing_now]
+        cleared += readable_again(store, sources, set(unreadable))
         with store.transaction():
             for defect in [*missing, *report.silent]:
                 store.put_defect(defect, now)
@@ -152,3 +162,15 @@ class SourceHealth:
         dues = [d for d in (*pending, report.next_due) if d is not None]
         self.next_due = min(dues) if dues else None
         return [*missing, *report.silent]
+
+
+def readable_again(store: Store, sources: Sources, unreadable: set[str]) -> list[str]:
+    """Ids of open `source-unreadable` defects whose file this pass discovered and could read,
+    or that no longer exists."""
+    discovered = {str(file.path) for file in sources.files}
+    rows = store.execute("SELECT id, subject FROM defects WHERE kind = ? AND status = 'open'", (UNREADABLE_KIND,))
+    return [
+        str(defect_id)
+        for defect_id, subject in rows.fetchall()
+        if subject not in unreadable and (subject in discovered or not os.path.lexists(subject))
+    ]

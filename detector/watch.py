@@ -32,7 +32,7 @@ from .errors import LogwardenError, UsageError
 from .health import SourceHealth
 from .lock import StateLock
 from .metrics import Metrics, MetricsServer, StateSnapshot
-from .model import iso
+from .model import Defect, iso
 from .pipeline import Ingest, RunResult
 from .scan import Sources, is_own_file, resolve_sources
 from .store import Store
@@ -141,12 +141,11 @@ class _Status:
     """What /health reports; written by the main loop, read by the HTTP thread."""
 
     started_at: float = field(default_factory=time.time)
-    last_loop: float = field(default_factory=time.monotonic)
+    last_loop: float = field(default_factory=time.monotonic)  # the loop turned, or a batch committed
     last_pass_at: str | None = None
     passes: int = 0
     last_error: str | None = None
     checklist_version: str = ""
-    observer: str = "starting"
 
 
 class Daemon:
@@ -171,6 +170,7 @@ class Daemon:
         self._stop_signal: str | None = None
         self._reload = False
         self._hinted = False
+        self._announced: set[str] = set()  # defects observed (and logged) by the previous pass
         self.loaded: Loaded | None = None
         self.server: MetricsServer | None = None
         self.tree: WatchTree | None = None
@@ -229,7 +229,6 @@ class Daemon:
                 )
                 try:
                     self.tree.start()
-                    self.status.observer = "polling" if self.options.polling else "inotify"
                     if self.options.metrics_addr:
                         self.server = self._metrics_server(self.options.metrics_addr)
                         self.server.start()
@@ -239,7 +238,7 @@ class Daemon:
                         sources=[str(p) for p in self.options.paths] or [s.path for s in config.sources()],
                         checklist_version=engine.checklist.version,
                         escalation="on" if escalator is not None else "off",
-                        observer=self.status.observer,
+                        observer=self.tree.kind,
                         metrics=f"http://{self.server.address}/metrics" if self.server else None,
                         recheck=self.options.recheck, tick=self.options.tick,
                     )
@@ -350,10 +349,12 @@ class Daemon:
             kwargs = {"chunk_size": self.options.chunk_size} if self.options.chunk_size else {}
             ingest = Ingest(
                 store, now, sink=loaded.engine, default_timezone=loaded.config.timezone,
-                log=self._pipeline_message, should_stop=lambda: self.stopping, bounded=True, **kwargs,
+                log=self._pipeline_message, should_stop=self._between_batches, bounded=True, **kwargs,
             )
             result = ingest.run(sources.files, sources.in_scope)
-            defects = self.health.check(store, loaded.config, sources, names, now)
+            unreadable = [d.subject for d in result.defects if d.kind == "source-unreadable"]
+            defects = self.health.check(store, loaded.config, sources, names, now, unreadable=unreadable)
+            findings = self._report_findings(store, result)
         except LogwardenError as exc:
             self._pass_failed(f"{exc}", traceback=False)
             return
@@ -368,10 +369,7 @@ class Daemon:
         self.status.passes += 1
         self.status.last_pass_at = iso(now)
         self.status.last_error = None
-        findings = self._report_findings(store, result)
-        for defect in [*result.defects, *defects]:
-            log_event(self.logger, logging.WARNING, "defect", kind=defect.kind, severity=defect.severity,
-                      subject=defect.subject, detail=defect.detail)
+        self._announce(result.defects + defects)
         if result.stats["lines_read"] or findings or trigger != "recheck":
             log_event(
                 self.logger, logging.INFO, "pass", trigger=trigger, files=result.stats["files"],
@@ -379,6 +377,22 @@ class Daemon:
                 unparsed=result.stats["lines_unparsed"], findings=findings, gaps=result.stats["gaps"],
                 seconds=round(seconds, 4), stopped_early=self.stopping or None,
             )
+
+    def _between_batches(self) -> bool:
+        """The pipeline's check between batches: a committed batch is progress (a long catch-up
+        pass is not a stuck loop for /health), and SIGTERM stops the pass here."""
+        self.status.last_loop = time.monotonic()
+        return self.stopping
+
+    def _announce(self, defects: list[Defect]) -> None:
+        """Log a defect when it appears, not at every pass while it lasts (a source silent for a
+        day would otherwise fill the journal every re-check)."""
+        current = {d.id for d in defects}
+        for defect in defects:
+            if defect.id not in self._announced:
+                log_event(self.logger, logging.WARNING, "defect", kind=defect.kind, severity=defect.severity,
+                          subject=defect.subject, detail=defect.detail)
+        self._announced = current
 
     def _pass_failed(self, error: str, traceback: bool) -> None:
         self.metrics.pass_errors.inc()
@@ -445,10 +459,14 @@ class Daemon:
                 incidents, notifications = escalator.snapshot()
             except Exception as exc:  # noqa: BLE001 - metrics are best effort
                 log_event(self.logger, logging.WARNING, "metrics-snapshot-failed", error=str(exc))
-        defects = {
-            row[0]: int(row[1])
-            for row in store.execute("SELECT kind, COUNT(*) FROM defects WHERE status = 'open' GROUP BY kind")
-        }
+        try:
+            defects = {
+                row[0]: int(row[1])
+                for row in store.execute("SELECT kind, COUNT(*) FROM defects WHERE status = 'open' GROUP BY kind")
+            }
+        except Exception as exc:  # noqa: BLE001 - metrics are best effort
+            log_event(self.logger, logging.WARNING, "metrics-snapshot-failed", error=str(exc))
+            return
         self.metrics.publish(StateSnapshot(incidents=incidents, notifications=notifications, defects_open=defects))
 
     # -- reload ------------------------------------------------------------------------------
@@ -503,13 +521,15 @@ class Daemon:
         loop_age = time.monotonic() - status.last_loop
         tree = self.tree
         observer_alive = bool(tree and tree.observer and tree.observer.is_alive())
+        kind = tree.kind if tree else "starting"
         ok = loop_age < stalled_after and observer_alive
         return ok, {
             "status": "ok" if ok else "unhealthy",
             "pid": os.getpid(),
             "uptime_seconds": round(time.time() - status.started_at, 3),
             "main_loop_seconds_ago": round(loop_age, 3),
-            "observer": status.observer if observer_alive else "dead",
+            "observer": kind if observer_alive else "dead",
+            "observer_fallback": tree.fallback_reason if tree else None,
             "observer_restarts": tree.restarts if tree else 0,
             "passes": status.passes,
             "last_pass_at": status.last_pass_at,

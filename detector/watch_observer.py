@@ -5,11 +5,14 @@ the main loop early. So the observer can lose events (inotify queue overflow, a 
 with its directory, a network file system without notifications) without losing data: the
 periodic re-check still reads it. What this module guarantees is that the observer itself stays
 up: handler exceptions are caught and counted, dead observer or emitter threads are restarted,
-and watches follow directories that appear or disappear.
+watches follow directories that appear or disappear, and when inotify itself cannot be used
+(no inotify instance or watch left: `fs.inotify.max_user_instances` / `max_user_watches`, or a
+kernel without it) the tree falls back to the polling observer instead of going blind.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
@@ -36,6 +39,10 @@ from watchdog.observers.polling import PollingObserver
 
 from .config import Config
 from .daemon_log import log_event
+
+# inotify_init / inotify_add_watch failures that no retry fixes: out of instances or watches, or
+# no inotify at all. A vanished directory (ENOENT, ENOTDIR) is not one of them.
+INOTIFY_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOSPC, errno.ENOMEM, errno.ENOSYS})
 
 # Opens, reads and no-write closes are left out: the daemon's own reading would wake it forever.
 EVENT_TYPES: list[type[FileSystemEvent]] = [
@@ -195,7 +202,14 @@ class WatchTree:
         self._interest_dirs: list[tuple[str, bool]] = []
         self._lock = threading.Lock()
         self._overflow = _OverflowHint(on_hint)
+        self._failed: set[WatchRoot] = set()  # roots whose last schedule failed (logged once)
         self.restarts = 0
+        self.fallback_reason: str | None = None  # why inotify was given up for polling
+
+    @property
+    def kind(self) -> str:
+        """`inotify` or `polling` (selected, or fallen back to)."""
+        return "polling" if self.polling else "inotify"
 
     # -- relevance ----------------------------------------------------------------------------
 
@@ -277,11 +291,39 @@ class WatchTree:
                     pass
                 del self.watches[root]
                 changed = changed or root in wanted  # a dead watch we still need: events were lost
+        self._failed &= wanted
         for root in sorted(wanted - set(self.watches)):
             try:
                 self.watches[root] = self.observer.schedule(
                     self.handler, root.path, recursive=root.recursive, event_filter=EVENT_TYPES
                 )
-            except OSError as exc:  # vanished in between, or out of inotify watches
-                log_event(self.logger, logging.WARNING, "watch-failed", path=root.path, error=str(exc))
+            except OSError as exc:
+                if not self.polling and exc.errno in INOTIFY_EXHAUSTED:
+                    self._fall_back_to_polling(root, exc)
+                    return True  # the new observer scheduled every root; events were lost
+                if root not in self._failed:  # vanished in between: retried quietly each supervision
+                    log_event(self.logger, logging.WARNING, "watch-failed", path=root.path, error=str(exc))
+                self._failed.add(root)
+                continue
+            if root in self._failed:
+                self._failed.discard(root)
+                log_event(self.logger, logging.INFO, "watch-restored", path=root.path)
         return changed
+
+    def _fall_back_to_polling(self, root: WatchRoot, exc: OSError) -> None:
+        """inotify is exhausted or absent: poll every root rather than watch some and not others."""
+        self.fallback_reason = f"{root.path}: {exc.strerror or exc} (errno {exc.errno})"
+        log_event(
+            self.logger, logging.ERROR, "observer-fallback", to="polling", reason=self.fallback_reason,
+            hint="raise fs.inotify.max_user_watches / max_user_instances, or start with --polling",
+            poll_interval=self.poll_interval,
+        )
+        old = self.observer
+        self.polling = True
+        self._start_observer()
+        if old is not None:
+            try:
+                old.stop()
+            except Exception:  # noqa: BLE001 - it failed already
+                pass
+        self.reconcile()

@@ -1,8 +1,10 @@
 """`logwarden watch` reads what `logwarden scan` reads: attack lines appended while it runs,
-files rotated under it (rename+create and copytruncate), the same findings, none twice."""
+files rotated under it (rename+create, copytruncate, compression, date-named generations), the
+same findings, none twice; and notifications are only hints: the re-check reads without them."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import signal
@@ -69,6 +71,17 @@ def test_watch_finds_what_scan_finds_through_rotations(tmp_path: Path) -> None:
         auth.touch()
         write(auth, _burst("203.0.113.142", 0, 6, 300))
         wait_ingested(state, written, watcher)
+
+        # 4. logrotate's compress (of a generation already read) and dateext names, with a
+        #    brute force split across the live file and the next one
+        with open(logs / "auth.log.2", "rb") as plain, gzip.open(logs / "auth.log.2.gz", "wb") as packed:
+            shutil.copyfileobj(plain, packed)
+        os.remove(logs / "auth.log.2")
+        write(auth, _burst("203.0.113.146", 0, 3, 400))
+        os.rename(logs / "access.log.1", logs / "access.log-20261121")
+        os.rename(auth, logs / "auth.log-20261121")
+        write(auth, _burst("203.0.113.146", 3, 4, 405))
+        wait_ingested(state, written, watcher)
         assert watcher.stop(signal.SIGTERM) == 0
 
     assert_contiguous(state)
@@ -78,13 +91,32 @@ def test_watch_finds_what_scan_finds_through_rotations(tmp_path: Path) -> None:
     ids = [f["id"] for f in watched]
     assert len(ids) == len(set(ids)), "a finding was raised twice"
     by_scenario = {(f["scenario_id"], f["entity"].get("source.ip")) for f in watched}
-    for ip in ("203.0.113.140", "203.0.113.141", "203.0.113.142"):
+    for ip in ("203.0.113.140", "203.0.113.141", "203.0.113.142", "203.0.113.146"):
         assert ("ssh-bruteforce", ip) in by_scenario
     for ip in ("203.0.113.150", "203.0.113.151", "203.0.113.152"):
         assert ("web-log4shell-jndi", ip) in by_scenario
     assert "event=finding" in watcher.log()
     gaps = [line for line in watcher.log().splitlines() if "kind=gap" in line]
     assert gaps == [], "a rotation was reported as lost data"
+
+
+def test_without_any_notification_the_periodic_recheck_reads_everything(tmp_path: Path) -> None:
+    """A file system that notifies nothing (NFS written by another host, a lost inotify queue):
+    polling so slow that it never fires, and only the re-check can find the lines."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    args = [str(logs), "--no-escalate", "--polling", "--poll-interval", "3600", "--recheck", "0.3"]
+    with Watcher(tmp_path, args) as watcher:
+        append(logs / "auth.log", _burst("203.0.113.147", 0, 6, 0))
+        (logs / "later").mkdir()  # a directory created after the start, with a log inside
+        append(logs / "later" / "app.log", [auth_benign(i) for i in range(4)])
+        wait_ingested(watcher.state, 10, watcher)
+        reading = [line for line in watcher.log_lines("pass") if "lines=0" not in line.split()]
+        assert reading and all("trigger=recheck" in line.split() for line in reading), reading
+        assert watcher.stop() == 0
+    assert [f["entity"] for f in findings(watcher.state) if f["scenario_id"] == "ssh-bruteforce"] == [
+        {"source.ip": "203.0.113.147"}
+    ]
 
 
 def test_a_log_created_empty_then_written_is_not_a_gap(tmp_path: Path) -> None:

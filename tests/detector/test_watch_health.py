@@ -1,8 +1,11 @@
-"""The daemon watches its sources' health: a source silent longer than its max_silence becomes a
-defect (and an incident), a source whose directory appears later is read from its first line."""
+"""The daemon watches its sources' health: a source silent longer than its max_silence or a file
+it cannot read becomes a defect (and an incident), logged once and resolved when it clears; a
+source whose directory appears later is read from its first line."""
 
 from __future__ import annotations
 
+import gzip
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -75,4 +78,33 @@ def test_a_source_directory_created_later_is_read_from_its_first_line(tmp_path: 
         # and the new directory is watched: a later append is read without waiting for the re-check
         append(app_dir / "auth.log", [auth_benign(7)])
         wait_ingested(state, 7, watcher)
+        assert watcher.stop() == 0
+
+
+def test_an_unreadable_file_is_a_defect_logged_once_and_resolved_when_readable(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    live, archive = logs / "auth.log", logs / "auth.log.1.gz"
+    append(live, [auth_benign(1)])
+    archive.write_bytes(b"not gzip at all\n" * 4)  # a broken archive: nothing in it can be read
+    config = _config(tmp_path, f"{logs}/auth.log*")
+    with Watcher(tmp_path, ["-c", str(config), "--recheck", "0.2"], state=tmp_path / "state.db") as watcher:
+        state = watcher.state
+        wait_for(lambda: ("source-unreadable", "open") in _defects(state), "the unreadable file to become a defect")
+        wait_for(lambda: query(state, "SELECT 1 FROM incidents WHERE scenario_id = 'defect:source-unreadable'"),
+                 "the defect to open an incident")
+        # the live file is still read, pass after pass, while the archive stays broken
+        for i in range(3):
+            append(live, [auth_benign(10 + i)])
+            wait_ingested(state, 2 + i, watcher)
+        announced = [line for line in watcher.log_lines("defect") if "kind=source-unreadable" in line.split()]
+        assert len(announced) == 1, announced  # once, not at every pass
+        assert str(archive) in announced[0]
+
+        fixed = logs / ".fixed.tmp"
+        with gzip.open(fixed, "wt") as handle:
+            handle.write("".join(auth_benign(100 + i) + "\n" for i in range(3)))
+        os.replace(fixed, archive)
+        wait_ingested(state, 7, watcher)
+        wait_for(lambda: _defects(state) == [("source-unreadable", "resolved")], "the defect to clear")
         assert watcher.stop() == 0

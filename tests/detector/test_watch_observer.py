@@ -4,14 +4,18 @@ exceptions, its own death and the deletion of what it watches."""
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
+import os
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
+from watchdog.observers.polling import PollingObserver
 
+import detector.watch_observer as watch_observer
 from detector.config import Application, Config, SourceSpec
 from detector.daemon_log import TextFormatter
 from detector.watch_observer import WatchRoot, WatchTree, interest_dirs, watch_roots
@@ -130,6 +134,27 @@ def test_appends_creations_and_new_subdirectories_are_hinted(tmp_path: Path, log
         tree.stop()
 
 
+def test_unpaired_moves_into_and_out_of_the_tree_are_hinted(tmp_path: Path, log_stream: io.StringIO) -> None:
+    """A file moved in from outside the watched tree (no MOVED_FROM seen) or out of it (no
+    MOVED_TO seen) is still a hint."""
+    logs, outside = tmp_path / "logs", tmp_path / "elsewhere"
+    logs.mkdir()
+    outside.mkdir()
+    (outside / "incoming.log").write_text("one\n")
+    (logs / "leaving.log").write_text("two\n")
+    hints = Hints()
+    tree = _tree([(logs, True)], hints, log_stream)
+    tree.start()
+    try:
+        os.rename(outside / "incoming.log", logs / "incoming.log")
+        hints.wait_path(logs / "incoming.log")
+        os.rename(logs / "leaving.log", outside / "leaving.log")
+        hints.wait_path(logs / "leaving.log")
+        assert str(outside / "incoming.log") not in hints.paths()
+    finally:
+        tree.stop()
+
+
 def test_reading_a_log_and_writing_state_files_wake_nothing(tmp_path: Path, log_stream: io.StringIO) -> None:
     """The daemon's own reads (open, access, close without write) and its own state database next
     to the logs must not wake it, or it would loop forever."""
@@ -241,5 +266,68 @@ def test_a_kernel_queue_overflow_is_a_hint(tmp_path: Path, log_stream: io.String
     try:
         logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
         assert ("overflow", "") in hints.items
+    finally:
+        tree.stop()
+
+
+class _ExhaustedInotify(watch_observer.Observer):  # type: ignore[misc, valid-type]
+    """An inotify observer on a host whose inotify watches are used up."""
+
+    def schedule(self, *args, **kwargs):  # noqa: ANN002, ANN003 - watchdog's signature
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_exhausted_inotify_falls_back_to_polling(
+    tmp_path: Path, log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch_observer, "Observer", _ExhaustedInotify)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    hints = Hints()
+    tree = _tree([(logs, True)], hints, log_stream, poll_interval=0.1)
+    tree.start()
+    try:
+        assert tree.kind == "polling" and isinstance(tree.observer, PollingObserver)
+        assert WatchRoot(str(logs), True) in tree.watches
+        logged = log_stream.getvalue()
+        assert "event=observer-fallback to=polling" in logged and "errno 28" in logged
+        (logs / "app.log").write_text("x\n")
+        hints.wait_path(logs / "app.log")  # the daemon still wakes early, by polling
+        assert tree.supervise() is False  # and stays on polling: no fallback loop
+        assert logged.count("observer-fallback") == 1
+    finally:
+        tree.stop()
+
+
+def test_a_watch_that_cannot_be_scheduled_is_logged_once_and_retried(
+    tmp_path: Path, log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory vanishing between discovery and scheduling is retried at every supervision
+    (once a second) without a warning each time."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    failures = {"left": 3}
+
+    class Flaky(watch_observer.Observer):  # type: ignore[misc, valid-type]
+        def schedule(self, handler, path, **kwargs):  # noqa: ANN001, ANN003
+            if str(path) == str(logs) and failures["left"]:
+                failures["left"] -= 1
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
+            return super().schedule(handler, path, **kwargs)
+
+    monkeypatch.setattr(watch_observer, "Observer", Flaky)
+    hints = Hints()
+    tree = _tree([(logs, True)], hints, log_stream)
+    tree.start()
+    try:
+        assert WatchRoot(str(logs), True) not in tree.watches
+        tree.supervise()
+        tree.supervise()
+        assert log_stream.getvalue().count("event=watch-failed") == 1
+        tree.supervise()
+        assert WatchRoot(str(logs), True) in tree.watches and tree.kind == "inotify"
+        assert "event=watch-restored" in log_stream.getvalue()
+        (logs / "app.log").write_text("x\n")
+        hints.wait_path(logs / "app.log")
     finally:
         tree.stop()
