@@ -20,6 +20,9 @@ class BatchContext:
     log_format: str | None
     application: str | None
     now: datetime
+    # Event time (microseconds) that no source still to be read in this run is behind (see
+    # `pipeline.py`); None when the batch is all the caller knows of.
+    watermark: int | None = None
 
 
 class BatchSink(Protocol):
@@ -31,4 +34,5 @@ class BatchSink(Protocol):
 
     def process(self, store: Store, frame: pd.DataFrame, ctx: BatchContext) -> None: ...
 
-    def finish(self, store: Store, now: datetime) -> None: ...
+    def finish(self, store: Store, now: datetime) -> None:
+        """Every source of the run has been read (called in a transaction of its own)."""

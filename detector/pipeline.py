@@ -32,8 +32,10 @@ from .checkpoints import (
 )
 from .config import local_timezone
 from .discovery import LogFile
+from .interleave import Interleave, Step
 from .model import Defect, iso, stable_hash
 from .parsing import parse_lines, sniff_format
+from .peek import newest_event, peek_event_time
 from .parsing.base import ParseContext
 from .prefetch import Prefetch
 from .reader import DEFAULT_CHUNK, DEFAULT_MAX_LINE, Batch, LineReader, Rejected, open_log
@@ -95,7 +97,19 @@ class ParsedBatch:
     reasons: pa.Array | None
     unparsed_idx: pa.Array | None
     warning: str | None
-    prepared: Any = None  # the sink's `prepare(frame)` result, computed in the read-ahead thread
+    prepared: Any = None  # the sink's `prepare(frame)` result (see `Prefetch`'s finish stage)
+    newest: int | None = None  # newest event time of the batch, microseconds
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    """A file read to its end (or to an error): what to store in its checkpoint record."""
+
+    warning: str | None
+    opened: bool
+    size_now: int | None = None
+    stat_size: int | None = None
+    stat_mtime: float | None = None
 
 
 class Ingest:
@@ -131,12 +145,9 @@ class Ingest:
         seq_before = int(seq_row[0])
         plan = Planner(load_records(self.store), self.now).plan(files, in_scope)
         defects = self._record_plan(plan)
-        per_file: list[FileStats] = []
-        for assignment in plan.reads:
-            if self.should_stop():
-                break
-            per_file.append(self._read_file(assignment))
-        if self.sink is not None:
+        per_file = self._read(plan.reads)
+        if self.sink is not None and len(per_file) == len(plan.reads):
+            # every source read to its end: windows still waiting for the watermark fire
             with self.store.transaction():
                 self.sink.finish(self.store, self.now)
         stats = self._stats(per_file, plan)
@@ -182,17 +193,51 @@ class Ingest:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read_file(self, assignment: Assignment) -> FileStats:
-        file, record = assignment.file, assignment.record
-        stats = FileStats(path=str(file.path), format=record.format, how=assignment.how)
+    def _read(self, reads: list[Assignment]) -> list[FileStats]:
+        """Read every assignment, interleaved in event-time order (`interleave.py`); returns
+        the stats of the files read to their end (all of them unless the run was stopped)."""
+        contexts = [self._context(a) for a in reads]
+        records = [a.record for a in reads]
+        stats = [FileStats(path=str(a.file.path), format=a.record.format, how=a.how) for a in reads]
+        ended: list[int] = []
+        interleave: Interleave[ParsedBatch | FileEnd] = Interleave(
+            [a.file.stream for a in reads],
+            open_file=lambda i: self._batches(reads[i], contexts[i]),
+            peek=lambda i: peek_event_time(reads[i], contexts[i]),
+            newest=lambda item: item.newest if isinstance(item, ParsedBatch) else None,
+        )
+        with Prefetch(iter(interleave), on_close=interleave.close, finish=self._prepare) as steps:
+            for step in steps:
+                item, i = step.batch, step.index
+                if isinstance(item, ParsedBatch):
+                    records[i] = self._process_batch(item, records[i], contexts[i], stats[i], step.watermark)
+                    if self.should_stop():
+                        break
+                elif isinstance(item, FileEnd):
+                    records[i] = self._end_file(item, records[i], stats[i])
+                    ended.append(i)
+        for i, record in enumerate(records):
+            if i not in ended and record is not reads[i].record:
+                # stopped mid-file: the offset is committed; the next run goes on from it
+                with self.store.transaction():
+                    save_record(self.store, replace(record, at_eof=False, last_seen=self.now))
+        return [stats[i] for i in sorted(ended)]
+
+    def _context(self, assignment: Assignment) -> ParseContext:
+        file = assignment.file
         timezone = (file.source.timezone if file.source and file.source.timezone else None) or self.default_timezone
         kind = file.source.kind if file.source else None
         mtime = datetime.fromtimestamp(assignment.identity.mtime).astimezone()
+        return ParseContext(path=str(file.path), timezone=timezone, file_mtime=mtime, kind=kind)
+
+    def _batches(self, assignment: Assignment, ctx: ParseContext) -> Iterator[ParsedBatch | FileEnd]:
+        """One file's parsed batches, then its FileEnd (runs in the read-ahead thread)."""
+        file, record = assignment.file, assignment.record
         try:
             handle = open_log(file.path, file.compression)
         except OSError as exc:
-            self.log(f"logwarden: warning: {terminal_safe(str(file.path))}: cannot open ({exc})")
-            return stats
+            yield FileEnd(warning=f"logwarden: warning: {terminal_safe(str(file.path))}: cannot open ({exc})", opened=False)
+            return
         with handle:
             reader = LineReader(
                 handle,
@@ -203,41 +248,35 @@ class Ingest:
                 final=file.compression is not None,
                 limit=assignment.identity.size if self.bounded else None,
             )
-            ctx = ParseContext(path=str(file.path), timezone=timezone, file_mtime=mtime, kind=kind)
-            stopped = False
-            with Prefetch(self._parsed(reader, ctx, record.format)) as batches:
-                while True:
-                    try:
-                        parsed = next(batches)
-                    except StopIteration:
-                        break
-                    except (OSError, EOFError) as exc:  # a truncated archive still being written
-                        self.log(f"logwarden: warning: {terminal_safe(str(file.path))}: stopped reading ({exc})")
-                        break
-                    record = self._process_batch(parsed, record, ctx, stats)
-                    if self.should_stop():
-                        stopped = True
-                        break
-            # stopped early: not at the end, so an archive is not skipped as "already read"
-            at_eof = not stopped
+            warning = None
+            try:
+                yield from self._parsed(reader, ctx, record.format)
+            except (OSError, EOFError) as exc:  # a truncated archive still being written
+                warning = f"logwarden: warning: {terminal_safe(str(file.path))}: stopped reading ({exc})"
             try:
                 st = os.fstat(handle.fileno())
                 size_now = st.st_size if file.compression is None else reader.offset + reader.pending_bytes
-                stat_size, stat_mtime = st.st_size, st.st_mtime
+                yield FileEnd(warning, True, size_now, st.st_size, st.st_mtime)
             except (OSError, ValueError):
-                size_now, stat_size, stat_mtime = record.size_seen, record.stat_size, record.stat_mtime
-            record = replace(
-                record,
-                size_seen=max(size_now, record.offset),
-                stat_size=stat_size,
-                stat_mtime=stat_mtime,
-                at_eof=at_eof,
-                last_seen=self.now,
-                format=stats.format or record.format,
-            )
-            with self.store.transaction():
-                save_record(self.store, record)
-        return stats
+                yield FileEnd(warning, True)
+
+    def _end_file(self, end: "FileEnd", record: FileRecord, stats: FileStats) -> FileRecord:
+        if end.warning:
+            self.log(end.warning)
+        if not end.opened:
+            return record
+        record = replace(
+            record,
+            size_seen=max(end.size_now if end.size_now is not None else record.size_seen, record.offset),
+            stat_size=end.stat_size if end.stat_size is not None else record.stat_size,
+            stat_mtime=end.stat_mtime if end.stat_mtime is not None else record.stat_mtime,
+            at_eof=True,
+            last_seen=self.now,
+            format=stats.format or record.format,
+        )
+        with self.store.transaction():
+            save_record(self.store, record)
+        return record
 
     def _parsed(self, reader: LineReader, ctx: ParseContext, fmt: str | None) -> Iterator[ParsedBatch]:
         """Read and parse batches (runs in the prefetch thread: no state database here)."""
@@ -263,11 +302,21 @@ class Ingest:
                     if parsed:
                         frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
                     reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
-            prepare = getattr(self.sink, "prepare", None)
-            prepared = prepare(frame) if prepare is not None and frame is not None and len(frame) else None
-            yield ParsedBatch(batch, reader.tail_hash(), fmt, frame, parsed, reasons, unparsed_idx, warning, prepared)
+            yield ParsedBatch(
+                batch, reader.tail_hash(), fmt, frame, parsed, reasons, unparsed_idx, warning, None, newest_event(frame)
+            )
 
-    def _process_batch(self, item: ParsedBatch, record: FileRecord, ctx: ParseContext, stats: FileStats) -> FileRecord:
+    def _prepare(self, step: Step) -> Step:
+        """The sink's pure per-batch work (rule matching), on whichever thread is free."""
+        item = step.batch
+        prepare = getattr(self.sink, "prepare", None)
+        if prepare is None or not isinstance(item, ParsedBatch) or item.frame is None or not len(item.frame):
+            return step
+        return replace(step, batch=replace(item, prepared=prepare(item.frame)))
+
+    def _process_batch(
+        self, item: ParsedBatch, record: FileRecord, ctx: ParseContext, stats: FileStats, watermark: int | None
+    ) -> FileRecord:
         batch, fmt, frame, parsed = item.batch, item.fmt, item.frame, item.parsed
         if item.warning:
             self.log(item.warning)
@@ -335,7 +384,8 @@ class Ingest:
             self._store_samples(record, ctx.path, unparsed_rows)
             if frame is not None and self.sink is not None and len(frame):
                 batch_ctx = BatchContext(
-                    file_uid=record.uid, path=ctx.path, log_format=fmt, application=record.source, now=self.now
+                    file_uid=record.uid, path=ctx.path, log_format=fmt, application=record.source, now=self.now,
+                    watermark=watermark,
                 )
                 if item.prepared is not None:
                     self.sink.process(self.store, frame, batch_ctx, item.prepared)  # type: ignore[call-arg]

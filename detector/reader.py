@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 FINGERPRINT_BYTES = 1024
 TAIL_BYTES = 256
-DEFAULT_CHUNK = 6 << 20  # two batches in flight (read-ahead) stay under the 400 MB RSS target
+DEFAULT_CHUNK = 4 << 20  # two batches in flight (read-ahead) stay well under the 400 MB RSS target
 DEFAULT_MAX_LINE = 64 << 10
 SAMPLE_BYTES = 300
 

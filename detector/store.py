@@ -163,6 +163,12 @@ _DETECTOR_SCHEMA: Sequence[str] = (
         value TEXT NOT NULL
     );
     """,
+    # version 2: correlation pools are pruned behind the watermark, per scenario, by time
+    """
+    DROP INDEX corr_events_group;
+    CREATE INDEX corr_events_time ON corr_events(scenario_id, ts);
+    CREATE INDEX findings_by_status ON findings(scenario_id, status, last_seen);
+    """,
 )
 
 
@@ -180,6 +186,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._in_tx = False
+        self.token = object()  # identifies this connection to caches of what it wrote
         self.rollbacks = 0  # caches of what this process wrote are void after a rollback
         old_umask = os.umask(0o077)
         try:

@@ -3,98 +3,45 @@
 Per scenario and entity, events either extend the open finding (repeats within
 `reopen_after` of its span) or wait in a *pool* (table `corr_events`, committed with the
 batch) until a window over the pool satisfies the correlation; the earliest satisfying
-window becomes a new finding. Pools are pruned to `timespan + lateness` behind the newest
-event of their group, so an attack split across cron runs, restarts or out-of-order lines
-within the lateness allowance is still found, and found once.
+window becomes a new finding.
 
-Only matched rows reach this module; Python loops here run over those few events.
+Time is event time, and how far it has got is the *watermark* the pipeline hands over with
+each batch: the earliest event time any source still has to deliver (every source is read in
+event-time order, see `pipeline.py`). A window fires only once the watermark has passed its
+end, so that no unread line of another file could have made an earlier window fire: the
+finding and its id do not depend on which file was read first. Pools are pruned to
+`timespan + lateness` behind the watermark: an out-of-order line up to `lateness` older than
+what was already read still meets every event it could share a window with, so an attack
+split across batches, cron runs or restarts is found, and found once.
+
+Most events of a busy log belong to groups that cannot fire (one stray failed login per
+scanner): those are screened out per batch with numpy (`windows.py`) and never become Python
+objects unless they stay pooled; the per-event loop here runs over the few others.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import Counter, defaultdict
-from operator import attrgetter
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from datetime import datetime, timedelta
 
-from ..checklist.model import Checklist, Correlation, Scenario
+import numpy as np
+
+from ..checklist.model import Checklist, Scenario
 from ..model import Evidence, Finding, iso, stable_hash
 from ..store import Store
+from .events import EVENT_ORDER, Event, EventBatch, Group, evidence_key, from_us, to_us
+from .windows import all_rules_within, distinct_counts, first_firing, max_window_counts, rule_masks
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_VALUES_KEPT = 100
-EVENT_ORDER = attrgetter("ts", "offset", "line")  # the total order of events (C-speed sort key)
+NEVER = -(1 << 62)  # a watermark before every event
+FOREVER = 1 << 62  # after every event: fire what is ready, the run is over
+_SECOND_US = 1_000_000
 
 
-def to_us(ts: datetime) -> int:
-    return (ts - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-class Event(NamedTuple):
-    """One matched line (or a chained scenario's event) as correlation sees it.
-
-    A NamedTuple, not a dataclass: one is built per matched line, and tuple construction is
-    several times cheaper. Identity (`id(event)`) is what correlation tracks, not equality."""
-
-    ts: int  # microseconds since the epoch, UTC
-    rule: str
-    group: tuple[str | None, ...]  # values of the scenario's entity fields
-    value: str | None  # value_count: the counted field's value
-    file_uid: str
-    offset: int
-    path: str
-    line: str
-    log_kind: str
-    application: str | None
-
-    @property
-    def order(self) -> tuple[int, int, str]:
-        return (self.ts, self.offset, self.line)
-
-    def evidence(self) -> Evidence:
-        return Evidence(
-            path=self.path,
-            offset=self.offset,
-            line=self.line,
-            timestamp=from_us(self.ts),
-            log_kind=self.log_kind,
-            file_uid=self.file_uid,
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(
-            [self.path, self.line, self.log_kind, self.application, list(self.group)],
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_row(cls, row: Any) -> "Event":
-        path, line, kind, application, group = json.loads(row["evidence"])
-        return cls(
-            ts=row["ts"],
-            rule=row["rule"],
-            group=tuple(group),
-            value=row["value"],
-            file_uid=row["file_uid"],
-            offset=row["offset"],
-            path=path,
-            line=line,
-            log_kind=kind,
-            application=application,
-        )
-
-
-def evidence_key(event: Event) -> list[Any]:
-    """What identifies the first evidence of a finding independently of file paths and of
-    which state database saw it (rotation renames files; cron and daemon use other DBs)."""
-    return [iso(from_us(event.ts)), event.offset, hashlib.sha256(event.line.encode()).hexdigest()[:16]]
+def _key(event: Event) -> tuple[str, int, str]:
+    return (event.file_uid, event.offset, event.rule)
 
 
 @dataclass
@@ -170,163 +117,54 @@ class OpenFinding:
         )
 
 
-def first_firing(pool: list[Event], correlation: Correlation | None) -> list[Event] | None:
-    """Events of the earliest window (by event time) that satisfies the correlation.
-
-    One pass with a sliding window: counters of the window's rules and values are updated as
-    events enter and leave it, so a large pool costs O(n), not O(n x window)."""
-    if not pool:
-        return None
-    if correlation is None:
-        return [pool[0]]
-    span = correlation.timespan // timedelta(microseconds=1)
-    kind = correlation.type
-    wanted = correlation.rules
-    # Conditions are gt/gte, so no window can hold what the whole pool does not: most groups
-    # (one stray failed login) are rejected here without the window pass.
-    if kind == "event_count" and not correlation.holds(len(pool)):
-        return None
-    if kind == "value_count" and not correlation.holds(len({e.value for e in pool} - {None})):
-        return None
-    if kind in ("temporal", "temporal_ordered") and len({e.rule for e in pool} & set(wanted)) < len(wanted):
-        return None  # a step never seen (most logins follow no scan at all)
-    rules: Counter[str] = Counter()
-    values: Counter[str] = Counter()
-    ordered = _OrderedTracker(wanted)
-    start = 0
-    for end, event in enumerate(pool):
-        rules[event.rule] += 1
-        if event.value is not None:
-            values[event.value] += 1
-        while pool[start].ts < event.ts - span:
-            leaving = pool[start]
-            _decrement(rules, leaving.rule)
-            if leaving.value is not None:
-                _decrement(values, leaving.value)
-            start += 1
-        if kind == "event_count":
-            if correlation.holds(end - start + 1):
-                return pool[start : end + 1]
-        elif kind == "value_count":
-            if correlation.holds(len(values)):
-                return pool[start : end + 1]
-        elif kind == "temporal":
-            if all(rules[rule] for rule in wanted):
-                return pool[start : end + 1]
-        elif kind == "temporal_ordered":
-            if ordered.add(event, pool[end + 1].ts if end + 1 < len(pool) else None, span):
-                window = pool[start : end + 1]
-                chain = _ordered_chain(window, wanted)
-                assert chain is not None  # the tracker only reports chains that exist
-                return [e for e in window if e.ts >= chain and e.rule in wanted]
-    return None
-
-
-class _OrderedTracker:
-    """Whether an ordered chain rules[0] <= rules[1] <= ... fits in the window ending now.
-
-    Keeps, per step, the latest start time of a partial chain through that step: a chain
-    fits in the window iff the latest complete one starts within `span` of the newest event.
-    Events of one timestamp are applied together (steps may share a stamp in any line order),
-    so each event costs O(steps) instead of a pass over the window."""
-
-    def __init__(self, rules: tuple[str, ...]) -> None:
-        self.step = {rule: index for index, rule in enumerate(rules)}
-        self.latest: list[int | None] = [None] * len(rules)
-        self.run_ts: int | None = None
-        self.run_steps: set[int] = set()
-
-    def add(self, event: Event, next_ts: int | None, span: int) -> bool:
-        """Feed `event`; True when, with the events of its timestamp, a chain fits."""
-        if event.rule in self.step:
-            self.run_steps.add(self.step[event.rule])
-        if next_ts == event.ts:
-            return False  # the rest of this timestamp's events first
-        for index in range(len(self.latest)):
-            if index not in self.run_steps:
-                continue
-            if index == 0:
-                self.latest[0] = event.ts
-            elif self.latest[index - 1] is not None:
-                previous = self.latest[index]
-                self.latest[index] = max(previous, self.latest[index - 1]) if previous is not None else self.latest[index - 1]
-        self.run_steps = set()
-        last = self.latest[-1]
-        return last is not None and last >= event.ts - span
-
-
-def _decrement(counter: Counter[str], key: str) -> None:
-    counter[key] -= 1
-    if not counter[key]:
-        del counter[key]
-
-
-def _ordered_chain(window: list[Event], rules: tuple[str, ...]) -> int | None:
-    """Start time of the earliest chain rules[0] <= rules[1] <= ... (event time; equal stamps
-    are in order, as whole-second logs often put two steps in one second) in the window.
-
-    The earliest start, not the latest: the finding then holds the same events whether a
-    later step arrived in the same batch or after the firing (another file, a later run, an
-    out-of-order line) and absorbed it. Greedy is enough: if any chain exists, the one
-    built from the earliest first step with the earliest next steps exists too."""
-    start: int | None = None
-    cursor: int | None = None
-    for rule in rules:
-        times = [e.ts for e in window if e.rule == rule and (cursor is None or e.ts >= cursor)]
-        if not times:
-            return None
-        cursor = min(times)
-        start = cursor if start is None else start
-    return start
-
-
 class PoolCache:
-    """All of a scenario's pools in memory, an exact copy of `corr_events` from `complete_from`.
+    """A scenario's pools in memory: an exact copy of its `corr_events` rows at or after
+    `cutoff`, loaded once per state database and kept in step with every write.
 
-    Reloading and decoding pools from SQLite on every batch made small batches (a daemon's
-    appends) cost O(pool) each. The copy is loaded once, then kept in step with every write;
-    it is dropped whenever it may disagree with the database: another state file, a
-    rolled-back transaction, or a horizon older than what was loaded."""
+    It is dropped whenever it may disagree with the database: another state file, or a
+    rolled-back transaction. `unsettled` holds the groups whose pool holds a firing window
+    that waits for the watermark, with the window's end."""
 
-    SWEEP_EVERY = 256  # batches between sweeps of groups that went quiet
+    SWEEP_EVERY = 256  # batches between sweeps of groups that fell behind the cutoff
 
     def __init__(self) -> None:
-        self.pools: dict[tuple[str | None, ...], list[Event]] = {}
-        self.owner: tuple[int, int] | None = None
-        self.complete_from: int | None = None
-        self.puts = 0
+        self.owner: tuple[object, int] | None = None
+        self.pools: dict[Group, list[Event]] = {}
+        self.unsettled: dict[Group, int] = {}
+        self.cutoff = NEVER  # pooled events before it are gone, in memory and in the database
+        self.newest = NEVER  # the newest event this scenario has seen
+        self.runs = 0
 
-    def usable(self, store: Store, horizon: int) -> bool:
-        owner = (id(store), store.rollbacks)
-        if owner != self.owner:
-            self.pools.clear()
-            self.owner, self.complete_from = owner, None
-        return self.complete_from is not None and horizon >= self.complete_from
+    def current(self, store: Store) -> bool:
+        return self.owner == (store.token, store.rollbacks)
 
-    def fill(self, pools: dict[tuple[str | None, ...], list[Event]], horizon: int) -> None:
-        self.pools = dict(pools)
-        self.complete_from = horizon
+    def fill(self, store: Store, pools: dict[Group, list[Event]]) -> None:
+        self.owner = (store.token, store.rollbacks)
+        self.pools = pools
+        self.unsettled = {}
+        self.cutoff = NEVER  # what the last run pruned to is not stored: its rows are what is left
+        self.newest = max((p[-1].ts for p in pools.values()), default=NEVER)
 
-    def get(self, group: tuple[str | None, ...], horizon: int) -> list[Event]:
-        return [e for e in self.pools.get(group, ()) if e.ts >= horizon]
+    def get(self, group: Group) -> list[Event]:
+        return [e for e in self.pools.get(group, ()) if e.ts >= self.cutoff]
 
-    def put(self, group: tuple[str | None, ...], pool: list[Event], horizon: int) -> None:
+    def put(self, group: Group, pool: list[Event]) -> None:
         if pool:
             self.pools[group] = pool
         else:
             self.pools.pop(group, None)
-        self.puts += 1
-        if self.puts % self.SWEEP_EVERY == 0:
-            # groups whose every event is behind the horizon are empty for any later batch
-            # reading at or after it; forget them (memory stays bounded by the live windows)
-            stale = [g for g, events in self.pools.items() if events[-1].ts < horizon]
-            for g in stale:
-                del self.pools[g]
-            self.complete_from = max(self.complete_from or horizon, horizon) if stale else self.complete_from
+
+    def sweep(self) -> None:
+        self.runs += 1
+        if self.runs % self.SWEEP_EVERY == 0:
+            for group in [g for g, events in self.pools.items() if events[-1].ts < self.cutoff]:
+                del self.pools[group]
 
 
 class Correlator:
-    """Runs one scenario's events of a batch against its pool and open findings."""
+    """Runs one scenario's events of a batch against its pools and open findings."""
+
+    screening = True  # False: every group takes the per-event path (the reference the tests compare with)
 
     def __init__(self, checklist: Checklist, scenario: Scenario) -> None:
         self.checklist = checklist
@@ -336,124 +174,239 @@ class Correlator:
         self.lateness_us = checklist.lateness // timedelta(microseconds=1)
         self.reopen_us = scenario.reopen_after // timedelta(microseconds=1)
         self.cache = PoolCache()
+        self.closable = NEVER  # open findings ending before it can no longer be extended
+        self.closed_before = NEVER  # ... and those were closed
 
-    def entity(self, group: tuple[str | None, ...]) -> dict[str, str]:
+    def entity(self, group: Group) -> dict[str, str]:
         return {name: value for name, value in zip(self.scenario.entity, group) if value is not None}
 
-    def run(self, store: Store, events: list[Event], now: datetime) -> tuple[list[OpenFinding], list[Event]]:
-        """Process the batch's events; returns touched findings and the events they absorbed
-        (forwarded to scenarios chaining this one)."""
-        if not events:
+    # -- the two entry points ------------------------------------------------------------------
+
+    def run(
+        self, store: Store, batch: EventBatch, now: datetime, watermark: int | None = None
+    ) -> tuple[list[OpenFinding], list[Event]]:
+        """Process a batch's events; returns touched findings and the events they absorbed
+        (forwarded to scenarios chaining this one).
+
+        `watermark` (microseconds): no source will deliver events before it any more, except
+        late lines. None when the caller knows of no other source (a lone batch, the end of a
+        run): windows fire at once."""
+        self._ensure(store)
+        if len(batch):
+            self.cache.newest = max(self.cache.newest, int(batch.ts.max()))
+        # Pruning and closing follow this scenario's own events, so that a source it does not
+        # read, running ahead, cannot age them out; held back by the sources still to be read.
+        if watermark is None:
+            return self._run(store, batch, now, fire_until=FOREVER, prune_at=self.cache.newest)
+        return self._run(store, batch, now, fire_until=watermark, prune_at=min(watermark, self.cache.newest))
+
+    def flush(self, store: Store, now: datetime, batch: EventBatch | None = None) -> tuple[list[OpenFinding], list[Event]]:
+        """End of a run: every source has been read, so every waiting window fires."""
+        batch = batch or EventBatch.empty()
+        if not len(batch) and not self._has_pool(store):
             return [], []
-        events.sort(key=EVENT_ORDER)
-        groups: dict[tuple[str | None, ...], list[Event]] = defaultdict(list)
-        for event in events:
-            groups[event.group].append(event)
-        horizon = events[0].ts - self.span_us - self.lateness_us - self.reopen_us
-        pools = self._pools(store, horizon, list(groups))
-        open_findings = self._load_open(store, set(groups), horizon)
+        return self.run(store, batch, now, watermark=None)
+
+    # -- the batch -------------------------------------------------------------------------------
+
+    def _run(
+        self, store: Store, batch: EventBatch, now: datetime, fire_until: int, prune_at: int
+    ) -> tuple[list[OpenFinding], list[Event]]:
+        cache = self.cache
+        cutoff = max(cache.cutoff, prune_at - self.span_us - self.lateness_us)
+        ready = {g for g, end in cache.unsettled.items() if end <= fire_until}
+        if not len(batch) and not ready:
+            self._prune(store, cutoff, prune_at)
+            return [], []
+        batch_groups = set(batch.groups)
+        open_findings = self._load_open(store, batch_groups | ready)
+        hot_codes = self._screen(batch, open_findings, ready)
+
+        # Events of hot groups, as objects, per group in event order; of the others, only the
+        # ones that stay pooled.
+        by_group: dict[Group, list[Event]] = defaultdict(list)
+        if len(batch):
+            hot_rows = np.flatnonzero(hot_codes[batch.code])
+            for event in batch.make(hot_rows):
+                by_group[event.group].append(event)
+            cold_rows = np.flatnonzero(~hot_codes[batch.code] & (batch.ts >= cutoff))
+            cold: dict[Group, list[Event]] = defaultdict(list)
+            for event in batch.make(cold_rows):
+                cold[event.group].append(event)
+        else:
+            cold = {}
+        for group in ready:
+            by_group.setdefault(group, [])
+
         touched: dict[str, OpenFinding] = {}
-        absorbed_all: list[Event] = []
+        absorbed: list[Event] = []
         inserts: list[Event] = []
         deletes: list[Event] = []
-        expired: list[tuple[tuple[str | None, ...], int]] = []  # (group, drop events before)
-        cap = self.checklist.evidence_cap
-        for group, group_events in groups.items():
-            pool = pools.get(group, [])
-            stored = {(e.file_uid, e.offset, e.rule) for e in pool}
-            current = open_findings.get(group)
-            pending = group_events
-            while pending:
-                rest: list[Event] = []
-                for index, event in enumerate(pending):
-                    if current is not None and current.covers(event.ts, self.reopen_us):
-                        current.absorb(event, cap)
-                        touched[current.finding.id] = current
-                        absorbed_all.append(event)
-                        continue
-                    if current is not None and event.ts > current.last_us + self.reopen_us:
-                        self._close(current)
-                        touched[current.finding.id] = current
-                        current = None
-                    rest = pending[index:]
-                    break
-                if not rest:
-                    break
-                pool = sorted(pool + rest, key=EVENT_ORDER)
-                fired = first_firing(pool, self.scenario.correlation)
-                if fired is None:
-                    break
-                current = self._open(fired, now)
-                touched[current.finding.id] = current
-                absorbed_all.extend(fired)
-                fired_ids = {id(e) for e in fired}
-                fired_at = fired[-1].order
-                # Events after the firing point go round again: the new finding may absorb them.
-                pending = [e for e in pool if id(e) not in fired_ids and e.order > fired_at]
-                pool = [e for e in pool if id(e) not in fired_ids and e.order <= fired_at]
-            newest = max([e.ts for e in pool] + [group_events[-1].ts])
-            cutoff = newest - self.span_us - self.lateness_us
+        for group, events in by_group.items():
+            events.sort(key=EVENT_ORDER)
+            loaded = cache.get(group)
+            pool = self._advance(group, loaded, events, open_findings.get(group), fire_until, now, touched, absorbed)
             kept = [e for e in pool if e.ts >= cutoff]
-            kept_keys = {(e.file_uid, e.offset, e.rule) for e in kept}
-            inserts.extend(e for e in kept if (e.file_uid, e.offset, e.rule) not in stored)
-            self.cache.put(group, kept, horizon)
-            loaded = pools.get(group, [])
-            if loaded and loaded[0].ts < cutoff:
-                expired.append((group, cutoff))  # one range delete instead of one per event
+            stored = {_key(e) for e in loaded}
+            kept_keys = {_key(e) for e in kept}
+            inserts.extend(e for e in kept if _key(e) not in stored)
             # events that left the pool inside the window: fired into a finding
-            deletes.extend(e for e in loaded if e.ts >= cutoff and (e.file_uid, e.offset, e.rule) not in kept_keys)
-        self._save_pool(store, inserts, deletes, expired)
-        return list(touched.values()), absorbed_all
+            deletes.extend(e for e in loaded if e.ts >= cutoff and _key(e) not in kept_keys)
+            cache.put(group, kept)
+        for group, events in cold.items():
+            events.sort(key=EVENT_ORDER)
+            pool = cache.get(group)
+            cache.put(group, sorted(pool + events, key=EVENT_ORDER) if pool else events)
+            inserts.extend(events)
+        self._save_pool(store, inserts, deletes)
+        self._prune(store, cutoff, prune_at)
+        return list(touched.values()), absorbed
+
+    def _screen(self, batch: EventBatch, open_findings: dict[Group, OpenFinding], ready: set[Group]) -> np.ndarray:
+        """Per group code of the batch: may it fire or extend a finding (the per-event path)?
+
+        Upper bounds on what pool and batch together could hold: a group below the threshold
+        in any window of the batch plus its whole pool, or lacking a rule of a temporal
+        correlation, cannot fire. Groups with an open finding or a waiting window always can."""
+        corr = self.scenario.correlation
+        count = len(batch.groups)
+        hot = np.zeros(count, dtype=bool)
+        if not count:
+            return hot
+        if corr is None or not self.screening:
+            hot[:] = True
+            return hot
+        pooled = np.zeros(count, np.int64)
+        pool_values: dict[int, set[str]] = {}
+        pool_rules = np.zeros(count, np.int64)
+        wanted = {rule: 1 << i for i, rule in enumerate(corr.rules)}  # a rule's bit
+        for code, group in enumerate(batch.groups):
+            if group in open_findings or group in ready:
+                hot[code] = True
+                continue
+            pool = self.cache.pools.get(group)
+            if pool:
+                pooled[code] = len(pool)
+                if corr.type == "value_count":
+                    pool_values[code] = {e.value for e in pool if e.value is not None}
+                elif corr.type != "event_count":
+                    for e in pool:
+                        pool_rules[code] |= wanted.get(e.rule, 0)
+        need = corr.condition_value + (1 if corr.condition_op == "gt" else 0)
+        if corr.type in ("event_count", "value_count"):
+            # no window holds more events than the busiest window of the batch plus the pool
+            bound = max_window_counts(batch.code, batch.ts, self.span_us, count) + pooled
+            if corr.type == "value_count":
+                distinct = distinct_counts(batch.code, batch.value_code, count)
+                for code, values in pool_values.items():
+                    distinct[code] += len(values)
+                bound = np.minimum(bound, distinct)
+            hot |= bound >= need
+        else:
+            steps = np.array([corr.rules.index(rule) if rule in corr.rules else 0 for rule in batch.rules], np.int64)
+            step = steps[batch.rule_index]
+            every = (1 << len(corr.rules)) - 1
+            with_pool = pooled > 0
+            hot |= ~with_pool & all_rules_within(batch.code, step, batch.ts, len(corr.rules), self.span_us, count)
+            hot |= with_pool & ((rule_masks(batch.code, np.left_shift(1, step), count) | pool_rules) == every)
+        return hot
+
+    def _advance(
+        self,
+        group: Group,
+        pool: list[Event],
+        pending: list[Event],
+        current: OpenFinding | None,
+        fire_until: int,
+        now: datetime,
+        touched: dict[str, OpenFinding],
+        absorbed: list[Event],
+    ) -> list[Event]:
+        """The per-event semantics for one group: extend the open finding with what it covers,
+        pool the rest, fire the earliest satisfying window once the watermark passed its end,
+        and go round again with what follows it. Returns the group's pool."""
+        cap = self.checklist.evidence_cap
+        check_pool = group in self.cache.unsettled
+        self.cache.unsettled.pop(group, None)
+        superseded: OpenFinding | None = None  # passed by: closes when a new finding opens
+        while True:
+            rest: list[Event] = []
+            for index, event in enumerate(pending):
+                if current is not None and current.covers(event.ts, self.reopen_us):
+                    current.absorb(event, cap)
+                    touched[current.finding.id] = current
+                    absorbed.append(event)
+                    continue
+                if current is not None and event.ts > current.last_us + self.reopen_us:
+                    superseded, current = current, None
+                rest = pending[index:]
+                break
+            if not rest and not check_pool:
+                return pool
+            check_pool = False
+            pool = sorted(pool + rest, key=EVENT_ORDER) if rest else pool
+            fired = first_firing(pool, self.scenario.correlation)
+            if fired is None:
+                return pool
+            end = max(e.ts for e in fired)
+            if end > fire_until:
+                self.cache.unsettled[group] = end  # another source may still hold earlier events
+                return pool
+            current = self._open(fired, now)
+            touched[current.finding.id] = current
+            absorbed.extend(fired)
+            if superseded is not None:
+                self._close(superseded)
+                touched[superseded.finding.id] = superseded
+                superseded = None
+            fired_ids = {id(e) for e in fired}
+            fired_at = fired[-1].order
+            # Events after the firing point go round again: the new finding may absorb them.
+            pending = [e for e in pool if id(e) not in fired_ids and e.order > fired_at]
+            pool = [e for e in pool if id(e) not in fired_ids and e.order <= fired_at]
 
     # -- state -------------------------------------------------------------------------------
 
-    def _pools(self, store: Store, horizon: int, groups: list[tuple[str | None, ...]]) -> dict[tuple[str | None, ...], list[Event]]:
-        """The stored pools of `groups` from `horizon` on: from the in-memory copy this
-        process keeps in step with its writes (it holds the state lock)."""
-        if not self.cache.usable(store, horizon):
-            self.cache.fill(self._load_pools(store, horizon, None), horizon)
-        return {group: self.cache.get(group, horizon) for group in groups}
-
-    def _load_pools(
-        self, store: Store, horizon: int, groups: set[tuple[str | None, ...]] | None
-    ) -> dict[tuple[str | None, ...], list[Event]]:
-        """Pools from the database (all groups when `groups` is None), events in order."""
-        pools: dict[tuple[str | None, ...], list[Event]] = defaultdict(list)
-        keys = {self._group_key(g): g for g in groups} if groups is not None else {}
+    def _ensure(self, store: Store) -> None:
+        """Load the pools once per state database (this process holds the state lock, so the
+        copy stays exact); windows that were waiting when a run stopped wait again."""
+        if self.cache.current(store):
+            return
+        pools: dict[Group, list[Event]] = defaultdict(list)
         for row in store.execute(
-            "SELECT * FROM corr_events WHERE scenario_id = ? AND ts >= ? ORDER BY ts, offset",
-            (self.scenario.id, horizon),
+            "SELECT * FROM corr_events WHERE scenario_id = ? ORDER BY ts, offset", (self.scenario.id,)
         ):
-            if groups is not None and row["group_key"] not in keys:
-                continue
             event = Event.from_row(row)
             pools[event.group].append(event)
         for pool in pools.values():
             pool.sort(key=EVENT_ORDER)
-        return dict(pools)
+        self.cache.fill(store, dict(pools))
+        self.closable = self.closed_before = NEVER
+        for group, pool in self.cache.pools.items():
+            fired = first_firing(pool, self.scenario.correlation)
+            if fired is not None:
+                self.cache.unsettled[group] = max(e.ts for e in fired)
 
-    def _save_pool(
-        self,
-        store: Store,
-        inserts: list[Event],
-        deletes: list[Event],
-        expired: list[tuple[tuple[str | None, ...], int]] = (),  # type: ignore[assignment]
-    ) -> None:
-        if expired:
-            store.conn.executemany(
-                "DELETE FROM corr_events WHERE scenario_id = ? AND group_key = ? AND ts < ?",
-                [(self.scenario.id, self._group_key(group), cutoff) for group, cutoff in expired],
-            )
+    def _has_pool(self, store: Store) -> bool:
+        if self.cache.current(store):
+            return bool(self.cache.unsettled)
+        row = store.execute("SELECT 1 FROM corr_events WHERE scenario_id = ? LIMIT 1", (self.scenario.id,)).fetchone()
+        if row is None:
+            return False
+        self._ensure(store)
+        return bool(self.cache.unsettled)
+
+    def _save_pool(self, store: Store, inserts: list[Event], deletes: list[Event]) -> None:
         if deletes:
             store.conn.executemany(
                 "DELETE FROM corr_events WHERE scenario_id = ? AND file_uid = ? AND offset = ? AND rule = ?",
                 [(self.scenario.id, e.file_uid, e.offset, e.rule) for e in deletes],
             )
         if inserts:
-            keys: dict[tuple[str | None, ...], str] = {}
+            keys: dict[Group, str] = {}
             for event in inserts:
                 if event.group not in keys:
-                    keys[event.group] = self._group_key(event.group)
+                    keys[event.group] = json.dumps(list(event.group), separators=(",", ":"))
             store.conn.executemany(
                 "INSERT OR IGNORE INTO corr_events(scenario_id, group_key, ts, rule, value, file_uid, offset, evidence)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -463,14 +416,33 @@ class Correlator:
                 ],
             )
 
-    @staticmethod
-    def _group_key(group: tuple[str | None, ...]) -> str:
-        return json.dumps(list(group), separators=(",", ":"))
+    def _prune(self, store: Store, cutoff: int, prune_at: int) -> None:
+        """Forget pooled events behind the cutoff."""
+        if cutoff > self.cache.cutoff:
+            store.conn.execute(
+                "DELETE FROM corr_events WHERE scenario_id = ? AND ts < ?", (self.scenario.id, cutoff)
+            )
+            self.cache.cutoff = cutoff
+        self.cache.sweep()
+        self.closable = max(self.closable, prune_at - self.lateness_us - self.reopen_us)
 
-    def _load_open(self, store: Store, groups: set[tuple[str | None, ...]], horizon: int) -> dict[tuple[str | None, ...], OpenFinding]:
-        """Open findings of this scenario for the batch's groups (open findings are few; the
-        groups may be thousands, so the match goes from findings to groups)."""
-        found: dict[tuple[str | None, ...], OpenFinding] = {}
+    def close_passed(self, store: Store) -> None:
+        """Close the open findings no event can extend any more: the watermark is past their
+        end plus `reopen_after` and the lateness allowance. Runs once the batch's findings
+        are written, so a batch gives the same result as the same lines in several."""
+        if self.closable > self.closed_before:
+            store.conn.execute(
+                "UPDATE findings SET status = 'closed', data = json_set(data, '$.status', 'closed')"
+                " WHERE scenario_id = ? AND status = 'open' AND last_seen < ?",
+                (self.scenario.id, _iso_floor(self.closable)),
+            )
+            self.closed_before = self.closable
+
+    def _load_open(self, store: Store, groups: set[Group]) -> dict[Group, OpenFinding]:
+        """Open findings of this scenario for these groups. Open findings are few (`_prune`
+        closes those the watermark has passed) and the groups may be thousands, so the match
+        goes from findings to groups; the latest finding of a group is its current one."""
+        found: dict[Group, OpenFinding] = {}
         for row in store.execute(
             "SELECT entity_key, data FROM findings WHERE scenario_id = ? AND status = 'open' ORDER BY last_seen",
             (self.scenario.id,),
@@ -516,3 +488,14 @@ class Correlator:
         item.finding = Finding(**{**item.finding.__dict__, "status": "closed"})
         if item.changed is None:
             item.changed = "closed"
+
+
+def _iso_floor(us: int) -> str:
+    """`iso()` text of the whole second at or before `us`. Stored times carry microseconds
+    only when present ("...:04Z" sorts after "...:04.5Z"), so comparisons against stored text
+    use whole seconds, one second wider than needed."""
+    if us <= NEVER:
+        return ""
+    if us >= FOREVER:
+        return "9999"
+    return iso(from_us(us - us % _SECOND_US))  # type: ignore[return-value]

@@ -18,7 +18,8 @@ from ..model import Finding, Peer
 from ..batch import BatchContext
 from ..store import Store
 from . import confidence
-from .correlate import Correlator, Event, OpenFinding
+from .correlate import Correlator, OpenFinding
+from .events import Event, EventBatch, FrameColumns, frame_events
 from .history import record_checklist
 from .matcher import Matcher
 
@@ -40,61 +41,6 @@ def _topological(checklist: Checklist) -> list[str]:
     for scenario in checklist.scenarios:
         visit(scenario.id)
     return done
-
-
-class _Columns:
-    """Row subsets of a batch's columns as Python values, each subset taken once per batch
-    (several scenarios usually match the same rows, e.g. every failed SSH login)."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.arrays: dict[str, pa.Array] = {}
-        self.taken: dict[tuple[str, bytes], list] = {}
-
-    def array(self, name: str) -> pa.Array | None:
-        if name not in self.frame.columns:
-            return None
-        if name not in self.arrays:
-            self.arrays[name] = self.frame[name].array.__arrow_array__().combine_chunks()
-        return self.arrays[name]
-
-    def present(self, names: list[str], rows: np.ndarray) -> np.ndarray:
-        """Mask over `rows`: every named column non-null there."""
-        keep = np.ones(len(rows), dtype=bool)
-        for name in names:
-            values = self.array(name)
-            if values is None:
-                return np.zeros(len(rows), dtype=bool)
-            keep &= values.take(pa.array(rows)).is_valid().to_numpy(zero_copy_only=False)
-        return keep
-
-    def _take(self, name: str, rows: np.ndarray, as_text: bool) -> list:
-        key = (name + ("/text" if as_text else ""), rows.tobytes())
-        if key not in self.taken:
-            values = self.array(name)
-            if values is None:
-                self.taken[key] = [None] * len(rows)
-            else:
-                values = values.take(pa.array(rows))
-                if as_text and not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-                    values = pc.cast(values, pa.string())
-                self.taken[key] = values.to_pylist()
-        return self.taken[key]
-
-    def text(self, name: str, rows: np.ndarray) -> list:
-        return self._take(name, rows, as_text=True)
-
-    def ints(self, name: str, rows: np.ndarray) -> list:
-        return self._take(name, rows, as_text=False)
-
-    def timestamps(self, rows: np.ndarray) -> list[int]:
-        """Microseconds since the epoch (the frame's timestamps are UTC, microsecond unit)."""
-        key = ("@timestamp/us", rows.tobytes())
-        if key not in self.taken:
-            values = self.array("@timestamp")
-            assert values is not None
-            self.taken[key] = pc.cast(values.take(pa.array(rows)), pa.int64()).to_pylist()
-        return self.taken[key]
 
 
 class DetectionEngine:
@@ -123,25 +69,36 @@ class DetectionEngine:
     ) -> None:
         if hits is None:
             hits = self.matcher.match(frame)
-        if not hits and not self.dependents:
-            return
-        events = self._events(frame, hits, ctx)
+        events = self._events(FrameColumns(frame), hits, ctx)
+        self._correlate(store, ctx.now, events, ctx.watermark)
+
+    def finish(self, store: Store, now: datetime) -> None:
+        """The run read every source: windows waiting for the watermark fire now."""
+        self._correlate(store, now, {}, None, final=True)
+
+    def _correlate(
+        self, store: Store, now: datetime, events: dict[str, EventBatch], watermark: int | None, final: bool = False
+    ) -> None:
         forwarded: dict[str, list[Event]] = {}
         touched: dict[str, OpenFinding] = {}
         for sid in self.order:
-            batch_events = events.get(sid, []) + forwarded.pop(sid, [])
-            if not batch_events:
-                continue
-            items, absorbed = self.correlators[sid].run(store, batch_events, ctx.now)
+            batch = events.get(sid, EventBatch.empty())
+            extra = forwarded.pop(sid, None)
+            if extra:
+                batch = batch.concat(EventBatch.of(extra))
+            correlator = self.correlators[sid]
+            if final:
+                items, absorbed = correlator.flush(store, now, batch)
+            else:
+                items, absorbed = correlator.run(store, batch, now, watermark)
             for item in items:
                 touched[item.finding.id] = item
             for dependent in self.dependents.get(sid, []):
                 forwarded.setdefault(dependent, []).extend(self._forward(sid, dependent, absorbed))
         if touched:
-            self._persist(store, touched, ctx.now)
-
-    def finish(self, store: Store, now: datetime) -> None:
-        """Nothing is buffered across batches; kept for the sink protocol."""
+            self._persist(store, touched, now)
+        for correlator in self.correlators.values():
+            correlator.close_passed(store)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -149,36 +106,29 @@ class DetectionEngine:
         """Record this checklist version; returns warnings (unversioned changes, overdue reviews)."""
         return record_checklist(store, self.checklist, now)
 
-    def _events(self, frame: pd.DataFrame, hits: dict[str, np.ndarray], ctx: BatchContext) -> dict[str, list[Event]]:
-        """Matched rows as correlation events. Null checks and column takes are vectorized;
-        the one Python step per matched row is building its Event."""
-        out: dict[str, list[Event]] = {}
+    def _events(self, columns: FrameColumns, hits: dict[str, np.ndarray], ctx: BatchContext) -> dict[str, EventBatch]:
+        """Matched rows as each scenario's correlation events, still as columns."""
+        out: dict[str, EventBatch] = {}
         if not hits:
             return out
-        columns = _Columns(frame)
         for scenario in self.active:
             corr = scenario.correlation
             wanted = corr.rules if corr else tuple(r.name for r in scenario.rules)
-            required = ["@timestamp", *(corr.group_by if corr is not None else ())]
-            for rule_name in wanted:
-                rows = hits.get(f"{scenario.id}/{rule_name}")
-                if rows is None or not len(rows):
-                    continue
-                # Sigma: events without the group-by field are not grouped (and need a time)
-                rows = rows[columns.present(required, rows)]
-                if not len(rows):
-                    continue
-                ts = columns.timestamps(rows)
-                groups = list(zip(*(columns.text(f, rows) for f in scenario.entity))) or [()] * len(rows)
-                values = columns.text(corr.value_field, rows) if corr is not None and corr.value_field else [None] * len(rows)
-                offsets = columns.ints("log.offset", rows)
-                lines = columns.text("log.original", rows)
-                kinds = columns.text("log.kind", rows)
-                uid, path, app = ctx.file_uid, ctx.path, ctx.application
-                out.setdefault(scenario.id, []).extend(
-                    Event(t, rule_name, g, v, uid, o, path, line, k or "", app)
-                    for t, g, v, o, line, k in zip(ts, groups, values, offsets, lines, kinds)
-                )
+            rule_hits = [(name, hits[f"{scenario.id}/{name}"]) for name in wanted if f"{scenario.id}/{name}" in hits]
+            if not rule_hits:
+                continue
+            batch = frame_events(
+                columns,
+                rule_hits,
+                entity=scenario.entity,
+                required=corr.group_by if corr is not None else (),
+                value_field=corr.value_field if corr is not None else None,
+                file_uid=ctx.file_uid,
+                path=ctx.path,
+                application=ctx.application,
+            )
+            if len(batch):
+                out[scenario.id] = batch
         return out
 
     def _forward(self, source_id: str, dependent_id: str, absorbed: list[Event]) -> list[Event]:

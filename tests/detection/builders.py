@@ -6,7 +6,7 @@ Imported as `detection.builders` (tests/ is on sys.path, see pyproject.toml)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -153,13 +153,35 @@ class Batch:
 
 
 def process(state: Path, checklist_dir: Path, batches: list[Batch]) -> list[Finding]:
-    """Each batch in its own transaction, one engine and store for all; returns all findings."""
+    """One run, as the pipeline drives it: each batch in its own transaction, one engine and
+    store for all, then the end of the run; returns all findings."""
     engine = DetectionEngine(load_checklist(checklist_dir))
     with Store(state) as store:
         for batch in batches:
             with store.transaction():
                 engine.process(store, batch.frame, batch.ctx)
+        with store.transaction():
+            engine.finish(store, NOW)
         return store.findings(include_exercise=True)
+
+
+def _us(ts: Any) -> int:
+    return int(pd.Timestamp(ts).value // 1000)
+
+
+def read_in_order(batches: list[Batch]) -> list[Batch]:
+    """The batches with the watermark the pipeline hands over when it reads them in this
+    order: this file's newest event so far, or, if earlier, the first event of any later
+    batch of another file (a source still to be read)."""
+    out = []
+    newest: dict[str, int] = {}
+    for index, batch in enumerate(batches):
+        path = batch.ctx.path
+        newest[path] = max(newest.get(path, -(1 << 62)), max(_us(t) for t in batch.frame["@timestamp"]))
+        pending = [min(_us(t) for t in later.frame["@timestamp"]) for later in batches[index + 1 :] if later.ctx.path != path]
+        watermark = min([newest[path], *pending])
+        out.append(Batch(batch.frame, replace(batch.ctx, watermark=watermark)))
+    return out
 
 
 def findings_of(state: Path, scenario_id: str | None = None) -> list[Finding]:

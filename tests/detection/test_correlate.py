@@ -22,6 +22,7 @@ from detection.builders import (
     findings_of,
     frame,
     process,
+    read_in_order,
     scenario_doc,
     write_checklist,
 )
@@ -212,7 +213,7 @@ def test_value_count_counts_distinct_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize("access_first", [True, False])
 def test_temporal_any_order_across_log_kinds(tmp_path: Path, access_first: bool) -> None:
     """The login comes before the admin page, so only `temporal` (not ordered) fires; the
-    files are read in either order."""
+    files are read in either order (the watermark says what the other file still holds)."""
     access = LogFile("/var/log/nginx/access.log", "access")
     auth = LogFile("/var/log/auth.log", "auth")
     batches = [
@@ -221,7 +222,7 @@ def test_temporal_any_order_across_log_kinds(tmp_path: Path, access_first: bool)
     ]
     if access_first:
         batches.reverse()
-    found = run(tmp_path, [temporal("web-then-ssh", "temporal"), temporal("ordered", "temporal_ordered")], batches)
+    found = run(tmp_path, [temporal("web-then-ssh", "temporal"), temporal("ordered", "temporal_ordered")], read_in_order(batches))
     assert [(f.entity, f.count, f.log_kinds, f.first_seen, f.last_seen) for f in found] == [
         ({"source.ip": A}, 2, ("access", "auth"), T0, T0 + timedelta(minutes=3))
     ]
@@ -498,29 +499,18 @@ def test_splitting_two_files_within_the_lateness_allowance_finds_the_same(tmp_pa
     _check_batching(tmp_path_factory.mktemp("split"), events, cuts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation, reported to the lead: pools are pruned per batch behind the newest event "
-    "of the group, so when a run reads a backlog file by file, the second file's events arrive later "
-    "than timespan + lateness and a cross-source pair is missed (a daemon reading both files as they "
-    "grow finds it)",
-)
 def test_cross_source_pair_in_a_backlog_read_file_by_file(tmp_path: Path) -> None:
+    """The auth log is read whole before the access log, whose first line is older than
+    everything in it: the watermark keeps the auth events pooled until the access log is read."""
     auth, access = LogFile("/var/log/auth.log", "auth"), LogFile("/var/log/nginx/access.log", "access")
     batches = [
         Batch(auth.frame([accepted(T0 + timedelta(seconds=30)), accepted(T0 + timedelta(minutes=40))]), auth.context()),
         Batch(access.frame([admin_hit(T0)]), access.context()),
     ]
-    found = run(tmp_path, [temporal("web-then-ssh", "temporal_ordered")], batches)
+    found = run(tmp_path, [temporal("web-then-ssh", "temporal_ordered")], read_in_order(batches))
     assert [(f.count, f.first_seen) for f in found] == [(3, T0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation, reported to the lead: a count over two log kinds can fire on one file's "
-    "events before a slightly earlier line of the other file is read; the finding absorbs it, but "
-    "its id hashes the first event of the firing window, so the id depends on which file is read first",
-)
 def test_count_over_two_log_kinds_gives_the_same_id_whichever_file_is_read_first(tmp_path: Path) -> None:
     def read(order: list[str], name: str) -> list[tuple]:
         auth, access = LogFile("/var/log/auth.log", "auth"), LogFile("/var/log/nginx/access.log", "access")
@@ -528,7 +518,49 @@ def test_count_over_two_log_kinds_gives_the_same_id_whichever_file_is_read_first
             "auth": Batch(auth.frame([failure(T0 + timedelta(seconds=1))] * 3), auth.context()),
             "access": Batch(access.frame([admin_hit(T0)]), access.context()),
         }
-        return _summary(run(tmp_path, [noisy()], [files[k] for k in order], name=name))
+        return _summary(run(tmp_path, [noisy()], read_in_order([files[k] for k in order]), name=name))
 
     assert read(["auth", "access"], "auth-first") == read(["access", "auth"], "access-first")
 
+
+
+def _run_screened(root: Path, batches: list[Batch], screening: bool) -> list[tuple]:
+    rules = root / "repo" / "rules"
+    if not rules.exists():
+        write_checklist(root / "repo", ALL_KINDS)
+    engine = DetectionEngine(load_checklist(rules))
+    for correlator in engine.correlators.values():
+        correlator.screening = screening
+    with Store(root / f"screened-{screening}.db") as store:
+        for batch in batches:
+            with store.transaction():
+                engine.process(store, batch.frame, batch.ctx)
+        with store.transaction():
+            engine.finish(store, NOW)
+    return _summary(findings_of(root / f"screened-{screening}.db"))
+
+
+@PROPERTY
+@given(events=stream(3 * 3600, ["fail", "fail", "login", "admin"]), cut=st.integers(min_value=0, max_value=40))
+def test_screening_never_drops_a_group_that_would_fire(tmp_path_factory, events, cut) -> None:
+    """The vectorized screen only skips groups that cannot fire: with it, every correlation
+    type finds exactly what the per-event path finds for every group."""
+    root = tmp_path_factory.mktemp("screen")
+    auth, access = LogFile("/var/log/auth.log", "auth"), LogFile("/var/log/nginx/access.log", "access")
+    rows = []
+    for seconds_after, ip, user, kind in sorted(events):
+        ts = T0 + timedelta(seconds=seconds_after)
+        if kind == "fail":
+            rows.append((auth, failure(ts, ip=ip, user=user)))
+        elif kind == "login":
+            rows.append((auth, accepted(ts, ip=ip, user=user)))
+        else:
+            rows.append((access, admin_hit(ts, ip=ip)))
+    batches = []
+    for part in (rows[:cut], rows[cut:]):
+        for log in (auth, access):
+            mine = [event for owner, event in part if owner is log]
+            if mine:
+                batches.append(Batch(log.frame(mine), log.context()))
+    batches = read_in_order(batches)
+    assert _run_screened(root, batches, True) == _run_screened(root, batches, False)

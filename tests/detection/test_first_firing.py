@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.checklist.model import Correlation
-from detector.detection.correlate import EVENT_ORDER, Event, _ordered_chain, first_firing
+from detector.detection.events import EVENT_ORDER, Event
+from detector.detection.windows import _ordered_chain, first_firing
 
 RULES = ("a", "b", "c")
 

@@ -55,3 +55,35 @@ def test_stopping_early_ends_the_worker() -> None:
         assert next(items) == 0
         assert next(items) == 1
     assert threading.active_count() == before
+
+
+def test_the_finish_stage_runs_once_per_item_on_whichever_thread_is_free() -> None:
+    """A slow consumer leaves finishing to the worker; a consumer that waits for items
+    finishes them itself. Either way each item is finished exactly once, in order."""
+    worker_finished: list[int] = []
+    main = threading.current_thread()
+
+    def finish(item: tuple[int, int]) -> tuple[int, int]:
+        if threading.current_thread() is not main:
+            worker_finished.append(item[0])
+        return (item[0], item[1] + 1)
+
+    release = threading.Event()
+
+    def slow_source():
+        for i in range(6):
+            if i >= 3:
+                release.wait(timeout=5)  # the consumer waits for these: it finishes them
+            yield (i, 0)
+
+    got = []
+    with Prefetch(slow_source(), finish=finish) as items:
+        for n, item in enumerate(items):
+            got.append(item)
+            if n == 0:
+                threading.Event().wait(0.2)  # a busy consumer: the worker finishes item 1
+            if n == 2:
+                threading.Timer(0.2, release.set).start()
+    assert got == [(i, 1) for i in range(6)]
+    assert 1 in worker_finished  # produced while the consumer was busy with item 0
+    assert 3 not in worker_finished  # produced while the consumer was waiting for it
