@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from .discovery import LogFile
 from .model import iso, parse_iso
-from .reader import FINGERPRINT_BYTES, Identity, bytes_before, identify, open_log
+from .reader import FINGERPRINT_BYTES, READ_ERRORS, Identity, bytes_before, identify, open_log
 from .store import Store
 
 GONE_RETENTION = timedelta(days=30)
@@ -215,7 +215,7 @@ class Planner:
         for index, file in enumerate(files):
             try:
                 identities[index] = identify(file.path, file.compression)
-            except (OSError, EOFError) as exc:
+            except READ_ERRORS as exc:
                 unreadable.append((file, f"{type(exc).__name__}: {exc}"))
         claimed: dict[str, int] = {}  # record uid -> file index
         matched: dict[int, tuple[FileRecord, str]] = {}
@@ -288,7 +288,7 @@ class Planner:
                 try:
                     with open_log(file.path, file.compression) as handle:
                         checked = _tail_ok(handle, record)
-                except (OSError, EOFError):
+                except READ_ERRORS:
                     checked = None
                 if checked is None:
                     if how == "copy-resumed" and identity.size is not None and identity.size < record.offset:

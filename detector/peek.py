@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from .checkpoints import Assignment
 from .parsing import parse_lines, sniff_format
 from .parsing.base import ParseContext
-from .reader import open_log
+from .reader import READ_ERRORS, open_log
 
 PEEK_BYTES = 64 << 10
 PEEK_LINES = 20
@@ -23,7 +23,7 @@ def peek_event_time(assignment: Assignment, ctx: ParseContext) -> int | None:
         with open_log(file.path, file.compression) as handle:
             handle.seek(assignment.record.offset)
             data = handle.read(PEEK_BYTES)
-    except (OSError, EOFError):
+    except READ_ERRORS:
         return None
     lines = data.split(b"\n")[:-1][:PEEK_LINES]
     text = [line.rstrip(b"\r").decode("utf-8", errors="replace") for line in lines if line.strip()]

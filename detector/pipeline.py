@@ -38,7 +38,7 @@ from .parsing import parse_lines, sniff_format
 from .peek import newest_event, peek_event_time
 from .parsing.base import ParseContext
 from .prefetch import Prefetch
-from .reader import DEFAULT_CHUNK, DEFAULT_MAX_LINE, Batch, LineReader, Rejected, open_log
+from .reader import DEFAULT_CHUNK, DEFAULT_MAX_LINE, READ_ERRORS, Batch, LineReader, Rejected, open_log
 from .store import Store
 from .textsafe import terminal_safe
 
@@ -251,7 +251,7 @@ class Ingest:
             warning = None
             try:
                 yield from self._parsed(reader, ctx, record.format)
-            except (OSError, EOFError) as exc:  # a truncated archive still being written
+            except READ_ERRORS as exc:  # a truncated archive still being written
                 warning = f"logwarden: warning: {terminal_safe(str(file.path))}: stopped reading ({exc})"
             try:
                 st = os.fstat(handle.fileno())

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import lzma
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ DEFAULT_MAX_LINE = 64 << 10
 SAMPLE_BYTES = 300
 
 _OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+# What reading a log can raise: I/O errors, and a truncated or corrupt archive (zlib and lzma
+# have error types of their own; bz2 raises OSError).
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 def open_log(path: Path, compression: str | None) -> BinaryIO:

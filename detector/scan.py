@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .checkpoints import FileRecord
@@ -113,13 +113,12 @@ def run_scan(
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
     ingest = Ingest(store, now, sink=sink, default_timezone=config.timezone, log=log, **kwargs)
     result = ingest.run(sources.files, sources.in_scope)
-    missing = missing_source_defects(sources, config, now)
-    if missing:
-        with store.transaction():
-            for defect in missing:
-                store.put_defect(defect, now)
-        result.defects.extend(missing)
-    from .health import record_silent_sources  # health builds on this module
+    from .health import SourceHealth  # health builds on this module
 
-    result.defects.extend(record_silent_sources(store, config, sources.files, now))
+    # Missing and silent sources become defects; those that recovered (a source that matches
+    # files again, an unreadable file read or gone) are resolved, as the daemon does each pass.
+    unreadable = [d.subject for d in result.defects if d.kind == "source-unreadable"]
+    expected = [] if paths else [spec.path for spec in config.sources()]
+    health = SourceHealth(missing_grace=timedelta(0))
+    result.defects.extend(health.check(store, config, sources, expected, now, unreadable=unreadable))
     return result

@@ -430,7 +430,8 @@ class Correlator:
         """Close the open findings no event can extend any more: the watermark is past their
         end plus `reopen_after` and the lateness allowance. Runs once the batch's findings
         are written, so a batch gives the same result as the same lines in several."""
-        if self.closable > self.closed_before:
+        # the stored times compare by whole seconds (`_iso_floor`): a new second, a new sweep
+        if self.closable // _SECOND_US > self.closed_before // _SECOND_US:
             store.conn.execute(
                 "UPDATE findings SET status = 'closed', data = json_set(data, '$.status', 'closed')"
                 " WHERE scenario_id = ? AND status = 'open' AND last_seen < ?",

@@ -115,3 +115,27 @@ def test_scan_json_lists_a_silent_source_under_defects(tmp_path: Path) -> None:
         ("source-silent", str(tmp_path / "logs" / "access.log*"), "open")
     ]
     assert "max_silence of 30m" in defects[0]["detail"]
+
+
+def test_cron_scans_resolve_a_missing_source_and_an_unreadable_file_once_they_recover(tmp_path: Path) -> None:
+    """`logwarden scan` from cron: the defects a run raises are resolved by the first run that
+    finds the source again (no grace: each run is a full look)."""
+    config = _config(tmp_path)
+    _touch(tmp_path / "logs" / "access.log", NOW)
+    _touch(tmp_path / "logs" / "auth" / "sshd.log", NOW)
+    broken = tmp_path / "logs" / "access.log.2.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00 this is not gzip data")
+
+    def scan(at: datetime) -> list[tuple[str, str]]:
+        done = subprocess.run(
+            [LOGWARDEN, "scan", "-c", str(config), "--format", "json", "--no-escalate", "--now", at.isoformat()],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        with Store(tmp_path / "state.db") as store:
+            return sorted((d.kind, Path(d.subject).name) for d in store.defects(status="open"))
+
+    assert scan(NOW) == [("source-missing", "error.log"), ("source-unreadable", "access.log.2.gz")]
+    _touch(tmp_path / "logs" / "error.log", NOW)
+    broken.unlink()
+    assert scan(NOW + timedelta(minutes=5)) == []
