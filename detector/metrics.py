@@ -85,6 +85,11 @@ class Metrics:
             "Wall time of one pass: discover, read, parse, detect and commit every new batch",
             buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.batch_seconds = Histogram(
+            "logwarden_batch_duration_seconds",
+            "Wall time of one batch in the committing thread: rules, correlation and its transaction",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
         self.passes = Counter("logwarden_passes", "Passes run, by what started them", ["trigger"], registry=r)
         self.pass_errors = Counter("logwarden_pass_errors", "Passes that failed (retried at the next re-check)", registry=r)
         self.detection_lag = Histogram(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -126,6 +127,7 @@ class Ingest:
         log: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         bounded: bool = False,
+        on_batch: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.now = now
@@ -139,6 +141,7 @@ class Ingest:
         # Stop each file at its size when planned: a daemon chasing a busy writer would
         # otherwise read it in many tiny batches; what is appended meanwhile is the next pass's.
         self.bounded = bounded
+        self.on_batch = on_batch  # told each committed batch's wall time (daemon metrics)
 
     def run(self, files: list[LogFile], in_scope: Callable[[FileRecord], bool]) -> RunResult:
         seq_row = self.store.execute("SELECT COALESCE(MAX(seq), 0) FROM finding_log").fetchone()
@@ -210,7 +213,10 @@ class Ingest:
             for step in steps:
                 item, i = step.batch, step.index
                 if isinstance(item, ParsedBatch):
+                    started = time.monotonic()
                     records[i] = self._process_batch(item, records[i], contexts[i], stats[i], step.watermark)
+                    if self.on_batch is not None:
+                        self.on_batch(time.monotonic() - started)
                     if self.should_stop():
                         break
                 elif isinstance(item, FileEnd):

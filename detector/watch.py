@@ -349,7 +349,8 @@ class Daemon:
             kwargs = {"chunk_size": self.options.chunk_size} if self.options.chunk_size else {}
             ingest = Ingest(
                 store, now, sink=loaded.engine, default_timezone=loaded.config.timezone,
-                log=self._pipeline_message, should_stop=self._between_batches, bounded=True, **kwargs,
+                log=self._pipeline_message, should_stop=self._between_batches, bounded=True,
+                on_batch=self.metrics.batch_seconds.observe, **kwargs,
             )
             result = ingest.run(sources.files, sources.in_scope)
             unreadable = [d.subject for d in result.defects if d.kind == "source-unreadable"]

@@ -99,6 +99,7 @@ def test_metrics_endpoint_serves_the_listed_series_and_health(tmp_path: Path) ->
             f'logwarden_lines_parsed_total{{source="{auth_stream}"}} 6.0',
             f'logwarden_lines_unparsed_total{{source="{auth_stream}"}} 1.0',
             "logwarden_pass_duration_seconds_count",
+            "logwarden_batch_duration_seconds_count",
             "logwarden_detection_lag_seconds_count",
             'logwarden_findings_total{change="new",scenario="ssh-bruteforce"} 1.0',
             'logwarden_findings_total{change="new",scenario="web-log4shell-jndi"} 1.0',
