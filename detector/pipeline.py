@@ -39,7 +39,7 @@ from .parsing import parse_lines, sniff_format
 from .peek import newest_event, peek_event_time
 from .parsing.base import ParseContext
 from .prefetch import Prefetch
-from .reader import DEFAULT_CHUNK, DEFAULT_MAX_LINE, READ_ERRORS, Batch, LineReader, Rejected, open_log
+from .reader import DEFAULT_CHUNK, DEFAULT_MAX_LINE, READ_ERRORS, Batch, LineReader, open_log
 from .store import Store
 from .textsafe import terminal_safe
 

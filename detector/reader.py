@@ -21,7 +21,6 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 FINGERPRINT_BYTES = 1024
 TAIL_BYTES = 256

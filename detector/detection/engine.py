@@ -3,19 +3,16 @@ batch sink. Everything it writes happens inside the batch transaction."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..checklist import Checklist, load_checklist
-from dataclasses import replace
-
-from ..model import Finding, Peer
 from ..batch import BatchContext
+from ..checklist import Checklist, load_checklist
+from ..model import Finding, Peer
 from ..store import Store
 from . import confidence
 from .correlate import Correlator, OpenFinding
