@@ -265,9 +265,10 @@ class Correlator:
     def _screen(self, batch: EventBatch, open_findings: dict[Group, OpenFinding], ready: set[Group]) -> np.ndarray:
         """Per group code of the batch: may it fire or extend a finding (the per-event path)?
 
-        Upper bounds on what pool and batch together could hold: a group below the threshold
-        in any window of the batch plus its whole pool, or lacking a rule of a temporal
-        correlation, cannot fire. Groups with an open finding or a waiting window always can."""
+        The windows are checked over the batch's events and the group's pooled ones together,
+        vectorized: a group with fewer events (or distinct values) than the threshold in every
+        window, or with no window holding every rule of a temporal correlation, cannot fire.
+        Groups with an open finding or a waiting window always take the per-event path."""
         corr = self.scenario.correlation
         count = len(batch.groups)
         hot = np.zeros(count, dtype=bool)
@@ -276,39 +277,33 @@ class Correlator:
         if corr is None or not self.screening:
             hot[:] = True
             return hot
-        pooled = np.zeros(count, np.int64)
-        pool_values: dict[int, set[str]] = {}
-        pool_rules = np.zeros(count, np.int64)
-        wanted = {rule: 1 << i for i, rule in enumerate(corr.rules)}  # a rule's bit
+        pool_codes: list[int] = []
+        pooled: list[Event] = []
         for code, group in enumerate(batch.groups):
             if group in open_findings or group in ready:
                 hot[code] = True
                 continue
-            pool = self.cache.pools.get(group)
-            if pool:
-                pooled[code] = len(pool)
-                if corr.type == "value_count":
-                    pool_values[code] = {e.value for e in pool if e.value is not None}
-                elif corr.type != "event_count":
-                    for e in pool:
-                        pool_rules[code] |= wanted.get(e.rule, 0)
+            for event in self.cache.pools.get(group, ()):
+                pool_codes.append(code)
+                pooled.append(event)
+        code = np.concatenate([batch.code, np.array(pool_codes, np.int64)])
+        ts = np.concatenate([batch.ts, np.fromiter((e.ts for e in pooled), np.int64, len(pooled))])
         need = corr.condition_value + (1 if corr.condition_op == "gt" else 0)
         if corr.type in ("event_count", "value_count"):
-            # no window holds more events than the busiest window of the batch plus the pool
-            bound = max_window_counts(batch.code, batch.ts, self.span_us, count) + pooled
+            # no window holds more distinct values than events
+            bound = max_window_counts(code, ts, self.span_us, count)
             if corr.type == "value_count":
-                distinct = distinct_counts(batch.code, batch.value_code, count)
-                for code, values in pool_values.items():
-                    distinct[code] += len(values)
-                bound = np.minimum(bound, distinct)
+                index = {value: i for i, value in enumerate(batch.values)}
+                extra = [index.setdefault(e.value, len(index)) if e.value is not None else -1 for e in pooled]
+                values = np.concatenate([batch.value_code, np.array(extra, np.int64)])
+                bound = np.minimum(bound, distinct_counts(code, values, count))
             hot |= bound >= need
         else:
-            steps = np.array([corr.rules.index(rule) if rule in corr.rules else 0 for rule in batch.rules], np.int64)
-            step = steps[batch.rule_index]
-            every = (1 << len(corr.rules)) - 1
-            with_pool = pooled > 0
-            hot |= ~with_pool & all_rules_within(batch.code, step, batch.ts, len(corr.rules), self.span_us, count)
-            hot |= with_pool & ((rule_masks(batch.code, np.left_shift(1, step), count) | pool_rules) == every)
+            step_of = {rule: i for i, rule in enumerate(corr.rules)}
+            batch_steps = np.array([step_of.get(rule, 0) for rule in batch.rules], np.int64)[batch.rule_index]
+            pool_steps = np.fromiter((step_of.get(e.rule, 0) for e in pooled), np.int64, len(pooled))
+            step = np.concatenate([batch_steps, pool_steps])
+            hot |= all_rules_within(code, step, ts, len(corr.rules), self.span_us, count)
         return hot
 
     def _advance(
