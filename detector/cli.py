@@ -5,6 +5,7 @@ This is the one place where `detector` and `escalation` meet.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -13,27 +14,52 @@ from .errors import LogwardenError, ProblemsError
 from .textsafe import terminal_safe
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Which module defines each command: a run imports only what its command needs (a cron
+# `scan` does not load the report templates, the daemon or the channels' CLI).
+_COMMAND_MODULES = {
+    "scan": "detector.cli_commands",
+    "findings": "detector.cli_commands",
+    "match": "detector.cli_rules",
+    "rules": "detector.cli_rules",
+    "watch": "detector.cli_watch",
+    "incidents": "escalation.cli",
+    "escalation": "escalation.cli",
+    "report": "escalation.cli_reports",
+    "exercise": "escalation.cli_reports",
+}
+_loaded: set[str] = set()
+
+
+def _load(module_name: str) -> None:
+    """Import a command module once; the escalation ones add their groups through `register`."""
+    if module_name in _loaded:
+        return
+    _loaded.add(module_name)
+    module = importlib.import_module(module_name)
+    register = getattr(module, "register", None)
+    if register is not None:
+        register(cli)
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _COMMAND_MODULES:
+            _load(_COMMAND_MODULES[name])
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="logwarden")
 def cli() -> None:
     """logwarden: log-based security incident detection with a real escalation path."""
 
 
 def _register_subcommands() -> None:
-    global _registered
-    if _registered:
-        return
-    _registered = True
-    from . import cli_commands, cli_rules, cli_watch  # noqa: F401  (register scan, findings, match, rules, watch)
-    from escalation.cli import register as register_escalation
-
-    register_escalation(cli)
-    from escalation.cli_reports import register as register_reports
-
-    register_reports(cli)
-
-
-_registered = False
+    for module_name in dict.fromkeys(_COMMAND_MODULES.values()):
+        _load(module_name)
 
 
 def build_cli() -> click.Group:
@@ -44,7 +70,6 @@ def build_cli() -> click.Group:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turn typed errors into one clear line and an exit code."""
-    _register_subcommands()
     try:
         code = cli.main(args=argv, prog_name="logwarden", standalone_mode=False)
     except click.exceptions.Abort:

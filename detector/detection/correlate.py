@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..checklist.model import Checklist, Scenario
 from ..model import Evidence, Finding, iso, stable_hash
@@ -293,9 +295,7 @@ class Correlator:
             # no window holds more distinct values than events
             bound = max_window_counts(code, ts, self.span_us, count)
             if corr.type == "value_count":
-                index = {value: i for i, value in enumerate(batch.values)}
-                extra = [index.setdefault(e.value, len(index)) if e.value is not None else -1 for e in pooled]
-                values = np.concatenate([batch.value_code, np.array(extra, np.int64)])
+                values = np.concatenate([batch.value_code, _codes_among(batch.values, [e.value for e in pooled])])
                 bound = np.minimum(bound, distinct_counts(code, values, count))
             hot |= bound >= need
         else:
@@ -495,3 +495,19 @@ def _iso_floor(us: int) -> str:
     if us >= FOREVER:
         return "9999"
     return iso(from_us(us - us % _SECOND_US))  # type: ignore[return-value]
+
+
+def _codes_among(names: list[str], values: list[str | None]) -> np.ndarray:
+    """Codes of `values` in the batch's value dictionary `names` (new values get new codes
+    past its end, -1 for none), looked up in C++: the dictionary may hold every user name
+    a day of scanners tried."""
+    if not values:
+        return np.empty(0, np.int64)
+    array = pa.array(values, pa.string())
+    found = pc.index_in(array, value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False)
+    codes = np.where(np.isnan(found), -1, np.nan_to_num(found, nan=-1)).astype(np.int64)
+    unknown = np.flatnonzero((codes < 0) & array.is_valid().to_numpy(zero_copy_only=False))
+    if len(unknown):
+        extra = pc.dictionary_encode(array.take(pa.array(unknown))).indices.to_numpy(zero_copy_only=False)
+        codes[unknown] = len(names) + extra.astype(np.int64)
+    return codes
