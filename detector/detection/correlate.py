@@ -228,10 +228,10 @@ class Correlator:
         # ones that stay pooled.
         by_group: dict[Group, list[Event]] = defaultdict(list)
         if len(batch):
-            hot_rows = np.flatnonzero(hot_codes[batch.code])
-            for event in batch.make(hot_rows):
+            hot = hot_codes[batch.code]
+            for event in batch.make(np.flatnonzero(hot)):
                 by_group[event.group].append(event)
-            cold_rows = np.flatnonzero(~hot_codes[batch.code] & (batch.ts >= cutoff))
+            cold_rows = np.flatnonzero(~hot & (batch.ts >= cutoff))
             cold: dict[Group, list[Event]] = defaultdict(list)
             for event in batch.make(cold_rows):
                 cold[event.group].append(event)
