@@ -1,3 +1,5 @@
-"""logwarden detector: ingestion, parsing, the checklist model, evaluation, correlation and state."""
+"""logwarden detector: files in, findings out (DESIGN §2): sources, parsing, detection, state.
+May import only its own rooms; never `escalation` (the CLI root alone wires the two together).
+"""
 
 __version__ = "0.1.0"

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .durations import parse_duration
-from .errors import ConfigError
-from .schema import FORMATS, LOG_KINDS
-from .yamlsafe import LineDict, LineList, YamlProblem, load_yaml_file
+from detector.durations import parse_duration
+from detector.errors import ConfigError
+from detector.schema import FORMATS, LOG_KINDS
+from detector.yamlsafe import LineDict, LineList, YamlProblem, load_yaml_file
 
 CONFIG_ENV = "LOGWARDEN_CONFIG"
 SYSTEM_CONFIG = Path("/etc/logwarden/logwarden.yaml")

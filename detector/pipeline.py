@@ -19,8 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .batch import BatchContext, BatchSink
-from .checkpoints import (
+from detector.config import local_timezone
+from detector.detection.batch import BatchContext, BatchSink
+from detector.model import Defect, iso, stable_hash
+from detector.parsing import parse_lines, sniff_format
+from detector.parsing.base import ParseContext
+from detector.sources.checkpoints import (
     Assignment,
     FileRecord,
     Gap,
@@ -31,17 +35,20 @@ from .checkpoints import (
     save_gap,
     save_record,
 )
-from .config import local_timezone
-from .discovery import LogFile
-from .interleave import Interleave, Step
-from .model import Defect, iso, stable_hash
-from .parsing import parse_lines, sniff_format
-from .peek import newest_event, peek_event_time
-from .parsing.base import ParseContext
-from .prefetch import Prefetch
-from .reader import DEFAULT_CHUNK, DEFAULT_MAX_LINE, READ_ERRORS, Batch, LineReader, open_log
-from .store import Store
-from .textsafe import terminal_safe
+from detector.sources.discovery import LogFile
+from detector.sources.interleave import Interleave, Step
+from detector.sources.peek import newest_event, peek_event_time
+from detector.sources.prefetch import Prefetch
+from detector.sources.reader import (
+    DEFAULT_CHUNK,
+    DEFAULT_MAX_LINE,
+    READ_ERRORS,
+    Batch,
+    LineReader,
+    open_log,
+)
+from detector.state.store import Store
+from detector.textsafe import terminal_safe
 
 SNIFF_LINES = 20
 MAX_SAMPLES_PER_REASON = 5

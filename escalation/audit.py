@@ -30,9 +30,8 @@ from typing import Any
 
 from detector.errors import StateError
 from detector.model import iso, parse_iso
-from detector.store import Store
-
-from .schema import migrate_escalation
+from detector.state.store import Store
+from escalation.schema import migrate_escalation
 
 ACTIONS: tuple[str, ...] = (
     "opened",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.model import iso, parse_iso, stable_hash
-from detector.store import Store
+from detector.state.store import Store
 
 COMPONENT = "exercise"
 STEPS: tuple[str, ...] = (
@@ -361,7 +361,7 @@ def _new_findings(store: Store, seq_before: int) -> list[str]:
 
 
 def _outcome(store: Store, scenario: Any, sample: Any, finding_ids: list[str], problems: list[str]) -> SampleOutcome:
-    from detector.detection.sampletest import check_sample
+    from detector.runs.sampletest import check_sample
 
     findings = [f for f in (store.get_finding(i) for i in finding_ids) if f is not None]
     own = [f for f in findings if f.scenario_id == scenario.id]
@@ -424,9 +424,8 @@ def _outcome(store: Store, scenario: Any, sample: Any, finding_ids: list[str], p
 
 def _replay_one(store: Store, config: Any, engine: Any, scenario: Any, sample: Any, workdir: Path, now: datetime,
                 stdout_is_data: bool) -> SampleOutcome:
-    from detector.scan import run_scan
-
-    from .service import escalate
+    from detector.runs.scan import run_scan
+    from escalation.engine.service import escalate
 
     source = engine.checklist.root / sample.log
     if not source.exists():
@@ -460,7 +459,7 @@ def run_exercise(
     from detector.config import Config
     from detector.detection.engine import DetectionEngine
     from detector.errors import UsageError
-    from detector.lock import StateLock
+    from detector.state.lock import StateLock
 
     say = log or (lambda _m: None)
     active = [s for s in checklist.scenarios if s.status != "deprecated"]

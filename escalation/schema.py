@@ -8,7 +8,7 @@ Add a migration step at the end; never edit a step that has shipped.
 
 from __future__ import annotations
 
-from detector.store import Store
+from detector.state.store import Store
 
 COMPONENT = "escalation"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from detector.batch import BatchContext
 from detector.config import Config
-from detector.store import Store
+from detector.detection.batch import BatchContext
+from detector.state.store import Store
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -54,7 +54,7 @@ class Scanner:
     messages: list[str] = field(default_factory=list)
 
     def scan(self, *paths: Path, now: datetime | None = None, chunk_size: int | None = None):
-        from detector.scan import run_scan
+        from detector.runs.scan import run_scan
 
         config = Config(path=None, state=self.state, checklist=None, escalation=None, timezone="UTC")
         with Store(self.state) as store:

@@ -8,7 +8,15 @@ from .addresses import PUBLIC_V4, any_port, ephemeral_port
 from .auth import AuthModel
 from .clock import MONTHS, WEB_DAY, civil, micros
 from .engine import Event, Model
-from .framing import DAEMON_INFO, LOCAL0_ERR, LOCAL0_INFO, LOCAL0_WARN, USER_ERR, USER_INFO, USER_WARN
+from .framing import (
+    DAEMON_INFO,
+    LOCAL0_ERR,
+    LOCAL0_INFO,
+    LOCAL0_WARN,
+    USER_ERR,
+    USER_INFO,
+    USER_WARN,
+)
 from .randomness import between, integer, picker, rng_choice, uniform
 
 #: The fleet's internal addresses, as their rsyslog puts them in `origin`.

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import random
 
-from .addresses import ATTACKER_V4, CRAWLER_V4, MONITOR_EXTERNAL, MONITOR_INTERNAL, OFFICE_VPN, PUBLIC_V4, public_v6
+from .addresses import (
+    ATTACKER_V4,
+    CRAWLER_V4,
+    MONITOR_EXTERNAL,
+    MONITOR_INTERNAL,
+    OFFICE_VPN,
+    PUBLIC_V4,
+    public_v6,
+)
 from .clock import WEB_DAY, clf_stamp
 from .engine import Event, Model, Payload
 from .randomness import between, integer, picker, rng_choice, uniform, zipf_weights

@@ -17,12 +17,7 @@ import pyarrow.compute as pc
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetections
 
-from ..durations import parse_duration
-from ..errors import RuleError
-from ..model import SEVERITIES
-from ..schema import ECS_FIELDS, LOG_KINDS
-from ..yamlsafe import LineDict, LineList, YamlProblem, load_yaml_file
-from .model import (
+from detector.checklist.model import (
     CONDITION_OPS,
     CORRELATION_TYPES,
     PROVENANCE_KINDS,
@@ -36,6 +31,11 @@ from .model import (
     Sample,
     Scenario,
 )
+from detector.durations import parse_duration
+from detector.errors import RuleError
+from detector.model import SEVERITIES
+from detector.schema import ECS_FIELDS, LOG_KINDS
+from detector.yamlsafe import LineDict, LineList, YamlProblem, load_yaml_file
 
 SUPPORTED_MODIFIERS = frozenset(
     {"contains", "startswith", "endswith", "re", "i", "m", "s", "cidr", "all", "exists",
@@ -233,44 +233,12 @@ def _scenario(
     path: Path, data: LineDict, root: Path, settings: dict[str, Any], problems: _Problems
 ) -> Scenario | None:
     before = len(problems.items)
-    for key in data:
-        if key not in _SCENARIO_KEYS:
-            problems.add(path, data.line_of(key), f"unknown key {key!r}; expected one of {', '.join(sorted(_SCENARIO_KEYS))}")
-    for key in _REQUIRED_SCENARIO_KEYS:
-        if key not in data:
-            problems.add(path, data.line, f"missing required key {key!r}")
-    sid = data.get("id")
-    if not isinstance(sid, str) or not _SCENARIO_ID.match(sid):
-        problems.add(path, data.line_of("id"), f"id {sid!r} must be lower-case letters, digits and dashes (e.g. ssh-bruteforce)")
-        sid = path.stem
-    elif sid != path.stem:
-        problems.add(path, data.line_of("id"), f"id {sid!r} does not match the file name; rename the file to {sid}.yaml")
-    version = data.get("version")
-    if not isinstance(version, str) or not _VERSION.match(version):
-        problems.add(path, data.line_of("version"), f"version {version!r} must be a quoted semantic version such as \"1.0.0\"")
-    status = data.get("status")
-    if status not in STATUSES:
-        problems.add(path, data.line_of("status"), f"status {status!r} unknown; use one of {', '.join(STATUSES)}")
-    severity = data.get("severity")
-    if severity not in SEVERITIES:
-        problems.add(path, data.line_of("severity"), f"severity {severity!r} unknown; use one of {', '.join(SEVERITIES)}")
-    confidence = data.get("confidence")
-    if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 < confidence < 1:
-        problems.add(path, data.line_of("confidence"), f"confidence {confidence!r} must be a number between 0 and 1 (exclusive), e.g. 0.7")
-        confidence = 0.5
-    attack = _str_list(path, data, "attack", problems, "[T1110.001]")
-    for technique in attack:
-        if not _ATTACK_ID.match(technique):
-            problems.add(path, data.line_of("attack"), f"ATT&CK id {technique!r} is not of the form T1234 or T1234.001")
-    if "attack" in data and not attack:
-        problems.add(path, data.line_of("attack"), "attack needs at least one ATT&CK technique id")
+    _check_keys(path, data, problems)
+    sid = _scenario_id(path, data, problems)
+    version, status, severity, confidence = _grading(path, data, problems)
+    attack = _attack(path, data, problems)
     provenance = _provenance(path, data, problems)
-    requires = _str_list(path, data, "requires", problems, "[auth]")
-    for kind in requires:
-        if kind not in LOG_KINDS:
-            problems.add(path, data.line_of("requires"), f"log kind {kind!r} unknown; use one of {', '.join(LOG_KINDS)}")
-    if "requires" in data and not requires:
-        problems.add(path, data.line_of("requires"), "requires needs at least one log kind")
+    requires = _requires(path, data, problems)
     last_reviewed = data.get("last_reviewed")
     if "last_reviewed" in data and not isinstance(last_reviewed, date):
         problems.add(path, data.line_of("last_reviewed"), "last_reviewed must be a date such as 2026-11-01")
@@ -279,13 +247,7 @@ def _scenario(
     known_fields = set(ECS_FIELDS) | set(custom_fields)
     rules = _rules(path, data, known_fields, problems)
     correlation = _correlation(path, data, known_fields, problems)
-    entity_default = list(correlation.group_by) if correlation else ["source.ip"]
-    entity = _str_list(path, data, "entity", problems, "[source.ip]") or entity_default
-    for name in entity:
-        if name not in known_fields:
-            problems.add(path, data.line_of("entity"), f"entity field {name!r} is not an ECS field of the event frame nor in custom_fields")
-    if correlation and correlation.group_by and not set(correlation.group_by) <= set(entity):
-        problems.add(path, data.line_of("entity"), "entity must include every group-by field of the correlation")
+    entity = _entity(path, data, correlation, known_fields, problems)
     # an empty mapping only: a rule dropped for its own problems is already reported
     if isinstance(data.get("rules"), LineDict) and not data["rules"] and correlation is None:
         problems.add(path, data.line_of("rules"), "a scenario needs at least one rule (or a correlation chaining other scenarios)")
@@ -315,6 +277,77 @@ def _scenario(
         content_hash=content_hash(data),
         description=str(data.get("description", "")),
     )
+
+
+def _check_keys(path: Path, data: LineDict, problems: _Problems) -> None:
+    for key in data:
+        if key not in _SCENARIO_KEYS:
+            problems.add(path, data.line_of(key), f"unknown key {key!r}; expected one of {', '.join(sorted(_SCENARIO_KEYS))}")
+    for key in _REQUIRED_SCENARIO_KEYS:
+        if key not in data:
+            problems.add(path, data.line, f"missing required key {key!r}")
+
+
+def _scenario_id(path: Path, data: LineDict, problems: _Problems) -> str:
+    sid = data.get("id")
+    if not isinstance(sid, str) or not _SCENARIO_ID.match(sid):
+        problems.add(path, data.line_of("id"), f"id {sid!r} must be lower-case letters, digits and dashes (e.g. ssh-bruteforce)")
+        return path.stem
+    if sid != path.stem:
+        problems.add(path, data.line_of("id"), f"id {sid!r} does not match the file name; rename the file to {sid}.yaml")
+    return sid
+
+
+def _grading(path: Path, data: LineDict, problems: _Problems) -> tuple[Any, Any, Any, float]:
+    """version, status, severity and confidence prior, each checked against its vocabulary."""
+    version = data.get("version")
+    if not isinstance(version, str) or not _VERSION.match(version):
+        problems.add(path, data.line_of("version"), f"version {version!r} must be a quoted semantic version such as \"1.0.0\"")
+    status = data.get("status")
+    if status not in STATUSES:
+        problems.add(path, data.line_of("status"), f"status {status!r} unknown; use one of {', '.join(STATUSES)}")
+    severity = data.get("severity")
+    if severity not in SEVERITIES:
+        problems.add(path, data.line_of("severity"), f"severity {severity!r} unknown; use one of {', '.join(SEVERITIES)}")
+    confidence = data.get("confidence")
+    if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 < confidence < 1:
+        problems.add(path, data.line_of("confidence"), f"confidence {confidence!r} must be a number between 0 and 1 (exclusive), e.g. 0.7")
+        confidence = 0.5
+    return version, status, severity, confidence
+
+
+def _attack(path: Path, data: LineDict, problems: _Problems) -> list[str]:
+    attack = _str_list(path, data, "attack", problems, "[T1110.001]")
+    for technique in attack:
+        if not _ATTACK_ID.match(technique):
+            problems.add(path, data.line_of("attack"), f"ATT&CK id {technique!r} is not of the form T1234 or T1234.001")
+    if "attack" in data and not attack:
+        problems.add(path, data.line_of("attack"), "attack needs at least one ATT&CK technique id")
+    return attack
+
+
+def _requires(path: Path, data: LineDict, problems: _Problems) -> list[str]:
+    requires = _str_list(path, data, "requires", problems, "[auth]")
+    for kind in requires:
+        if kind not in LOG_KINDS:
+            problems.add(path, data.line_of("requires"), f"log kind {kind!r} unknown; use one of {', '.join(LOG_KINDS)}")
+    if "requires" in data and not requires:
+        problems.add(path, data.line_of("requires"), "requires needs at least one log kind")
+    return requires
+
+
+def _entity(
+    path: Path, data: LineDict, correlation: Correlation | None, known_fields: set[str], problems: _Problems
+) -> list[str]:
+    """The fields a finding is about: declared, or the correlation's group-by, or the source address."""
+    entity_default = list(correlation.group_by) if correlation else ["source.ip"]
+    entity = _str_list(path, data, "entity", problems, "[source.ip]") or entity_default
+    for name in entity:
+        if name not in known_fields:
+            problems.add(path, data.line_of("entity"), f"entity field {name!r} is not an ECS field of the event frame nor in custom_fields")
+    if correlation and correlation.group_by and not set(correlation.group_by) <= set(entity):
+        problems.add(path, data.line_of("entity"), "entity must include every group-by field of the correlation")
+    return entity
 
 
 def _provenance(path: Path, data: LineDict, problems: _Problems) -> tuple[Provenance, ...]:

@@ -40,7 +40,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from ..errors import RuleError
+from detector.errors import RuleError
 
 KEYWORD_FIELD = "log.original"  # Sigma keyword (field-less) detections search the raw line
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from ..checklist.model import Checklist, Scenario
-from ..model import Finding, Peer
+from detector.checklist.model import Checklist, Scenario
+from detector.model import Finding, Peer
 
 Rated = Finding | Peer  # what can be rated: a full finding or a stored one's summary
 

@@ -30,11 +30,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..checklist.model import Checklist, Scenario
-from ..model import Evidence, Finding, iso, stable_hash
-from ..store import Store
-from .events import EVENT_ORDER, Event, EventBatch, Group, evidence_key, from_us, to_us
-from .windows import all_rules_within, distinct_counts, first_firing, max_window_counts, rule_masks
+from detector.checklist.model import Checklist, Scenario
+from detector.detection.events import (
+    EVENT_ORDER,
+    Event,
+    EventBatch,
+    Group,
+    evidence_key,
+    from_us,
+    to_us,
+)
+from detector.detection.windows import (
+    all_rules_within,
+    distinct_counts,
+    first_firing,
+    max_window_counts,
+    rule_masks,
+)
+from detector.model import Evidence, Finding, iso, stable_hash
+from detector.state.store import Store
 
 MAX_VALUES_KEPT = 100
 NEVER = -(1 << 62)  # a watermark before every event

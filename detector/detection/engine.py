@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..batch import BatchContext
-from ..checklist import Checklist, load_checklist
-from ..model import Finding, Peer
-from ..store import Store
-from . import confidence
-from .correlate import Correlator, OpenFinding
-from .events import Event, EventBatch, FrameColumns, frame_events
-from .history import record_checklist
-from .matcher import Matcher
+from detector.checklist import Checklist, load_checklist
+from detector.detection import confidence
+from detector.detection.batch import BatchContext
+from detector.detection.correlate import Correlator, OpenFinding
+from detector.detection.events import Event, EventBatch, FrameColumns, frame_events
+from detector.detection.matcher import Matcher
+from detector.model import Finding, Peer
+from detector.state.history import record_checklist
+from detector.state.store import Store
 
 
 def _topological(checklist: Checklist) -> list[str]:

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..model import Evidence, iso
+from detector.model import Evidence, iso
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EVENT_ORDER = attrgetter("ts", "offset", "line")  # the total order of events (C-speed sort key)

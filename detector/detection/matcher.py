@@ -7,8 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..checklist.model import Checklist
-from .compiler import Expr, FrameView, apply_prefilters, combined_prefilters, compile_condition, evaluate, leaves
+from detector.checklist.model import Checklist
+from detector.detection.compiler import (
+    Expr,
+    FrameView,
+    apply_prefilters,
+    combined_prefilters,
+    compile_condition,
+    evaluate,
+    leaves,
+)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from ..checklist.model import Correlation
-from .events import Event
+from detector.checklist.model import Correlation
+from detector.detection.events import Event
 
 _INT62 = 1 << 62
 

@@ -1,4 +1,5 @@
-"""Parsing: lines of one log format in, ECS columns out (DESIGN §2, §4, §11).
+"""Parsing: lines in, ECS columns out, vectorized (DESIGN §2, §4, §11).
+Pure: may import only the top modules (model, errors, textsafe); no I/O.
 
 `parse_lines` turns an Arrow array of lines into a ParseResult; `sniff_format` picks the format
 of a file from its first lines by running the real parsers on them.
@@ -13,15 +14,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import FORMATS
-from .access import parse_access
-from .arrowtext import as_string_array, string_offsets
-from .base import ParseContext, ParseResult
-from .jsonlog import parse_json
-from .logfmt import parse_logfmt
-from .result import empty_result
-from .syslog import parse_syslog
-from .weberror import parse_apache_error, parse_nginx_error
+from detector.parsing.access import parse_access
+from detector.parsing.arrowtext import as_string_array, string_offsets
+from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.jsonlog import parse_json
+from detector.parsing.logfmt import parse_logfmt
+from detector.parsing.result import empty_result
+from detector.parsing.syslog import parse_syslog
+from detector.parsing.weberror import parse_apache_error, parse_nginx_error
+from detector.schema import FORMATS
 
 Parser = Callable[[pa.StringArray, str, ParseContext], ParseResult]
 

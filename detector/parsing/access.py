@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrowtext import (
+from detector.parsing.arrowtext import (
     constant,
     fill_rows,
     group,
@@ -24,10 +24,10 @@ from .arrowtext import (
     to_int,
     when,
 )
-from .base import ParseContext, ParseResult
-from .result import NO_MATCH, Verdicts, build_result
-from .timeparse import parse_clf
-from .urldecode import split_target
+from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.result import NO_MATCH, Verdicts, build_result
+from detector.parsing.timeparse import parse_clf
+from detector.parsing.urldecode import split_target
 
 RAW_FIELDS = ("vhost", "client", "user", "time", "request", "status", "bytes", "referrer", "agent")
 

@@ -15,7 +15,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrowtext import assemble, constant, group, list_get, mask_of, split_once, to_int, when
+from detector.parsing.arrowtext import (
+    assemble,
+    constant,
+    group,
+    list_get,
+    mask_of,
+    split_once,
+    to_int,
+    when,
+)
 
 SSHD = ("sshd", "sshd-session", "sshd-auth")
 SHADOW = (

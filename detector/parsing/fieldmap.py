@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import ECS_FIELDS
-from .arrowtext import to_int
-from .result import PIPELINE_COLUMNS
-from .timeparse import parse_epoch, parse_iso
-from .urldecode import split_target
+from detector.parsing.arrowtext import to_int
+from detector.parsing.result import PIPELINE_COLUMNS
+from detector.parsing.timeparse import parse_epoch, parse_iso
+from detector.parsing.urldecode import split_target
+from detector.schema import ECS_FIELDS
 
 #: ECS field -> the keys that mean it, in order of preference (lower case).
 ALIASES: dict[str, tuple[str, ...]] = {

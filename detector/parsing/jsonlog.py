@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .arrowtext import mask_of, scatter
-from .base import ParseContext, ParseResult
-from .fieldmap import map_fields, select_keys
-from .jsontext import as_text
-from .result import BAD_JSON, Verdicts, build_result
+from detector.parsing.arrowtext import mask_of, scatter
+from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.fieldmap import map_fields, select_keys
+from detector.parsing.jsontext import as_text
+from detector.parsing.result import BAD_JSON, Verdicts, build_result
 
 MAX_KEYS = 256
 PROBE_LINES = 2048

@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrowtext import fill_rows, group, mask_of, scatter
-from .base import ParseContext, ParseResult
-from .fieldmap import map_fields, select_keys
-from .result import NO_MATCH, Verdicts, build_result
+from detector.parsing.arrowtext import fill_rows, group, mask_of, scatter
+from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.fieldmap import map_fields, select_keys
+from detector.parsing.result import NO_MATCH, Verdicts, build_result
 
 MAX_KEYS = 256
 PAIR = r'[ \t]*([^\s="]+)(=(?:"(?:[^"\\]|\\.)*"|[^\s"]*))?'

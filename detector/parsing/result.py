@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..schema import ECS_FIELDS, TIMESTAMP
-from .arrowtext import constant
-from .base import ParseResult
+from detector.parsing.arrowtext import constant
+from detector.parsing.base import ParseResult
+from detector.schema import ECS_FIELDS, TIMESTAMP
 
 PARSED = 0
 NO_MATCH = 1

@@ -11,11 +11,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrowtext import fill_rows, group, mask_of, null_if_equal, split_once, to_int, valid_mask
-from .auth import recognize
-from .base import ParseContext, ParseResult
-from .result import NO_MATCH, Verdicts, build_result
-from .timeparse import parse_bsd, parse_iso
+from detector.parsing.arrowtext import (
+    fill_rows,
+    group,
+    mask_of,
+    null_if_equal,
+    split_once,
+    to_int,
+    valid_mask,
+)
+from detector.parsing.auth import recognize
+from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.result import NO_MATCH, Verdicts, build_result
+from detector.parsing.timeparse import parse_bsd, parse_iso
 
 _PRI = r"^(?:<(?P<pri>[0-9]{1,3})>)?"
 _BSD_TIME = r"(?P<bsd>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2})"

@@ -20,8 +20,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import TIMESTAMP
-from .arrowtext import group, mask_of, string_offsets, to_int, valid_mask, when
+from detector.parsing.arrowtext import (
+    group,
+    mask_of,
+    string_offsets,
+    to_int,
+    valid_mask,
+    when,
+)
+from detector.schema import TIMESTAMP
 
 MICROS = 1_000_000
 DAY = 86_400

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrowtext import fill_rows, mask_of, split_once, string_offsets
+from detector.parsing.arrowtext import fill_rows, mask_of, split_once, string_offsets
 
 _HEX = np.full(256, -1, dtype=np.int16)
 for _code, _char in enumerate(b"0123456789abcdef"):

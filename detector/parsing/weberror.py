@@ -9,11 +9,18 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrowtext import constant, group, mask_of, split_once, to_int, when
-from .base import ParseContext, ParseResult
-from .result import NO_MATCH, Verdicts, build_result
-from .timeparse import parse_local, parse_ymd_local
-from .urldecode import split_target
+from detector.parsing.arrowtext import (
+    constant,
+    group,
+    mask_of,
+    split_once,
+    to_int,
+    when,
+)
+from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.result import NO_MATCH, Verdicts, build_result
+from detector.parsing.timeparse import parse_local, parse_ymd_local
+from detector.parsing.urldecode import split_target
 
 APACHE_PATTERN = (
     r"^\[(?P<weekday>[A-Za-z]{3}) (?P<date>[A-Za-z]{3} [ 0-9][0-9]) (?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2})"

@@ -1,4 +1,5 @@
-"""Notification channels: where the outbox delivers a `Notification`.
+"""Notification channels: the `Notification` value, how it is rendered, and where it is delivered.
+May import detector's model and textsafe only; never the engine (the engine imports channels).
 
 `build_channel` turns one channel mapping of the policy file into a configured channel,
 reporting every problem in it at once; `send(note)` delivers or raises `ChannelError`
@@ -11,10 +12,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from detector.errors import PolicyError
-
-from ..notification import Channel
-from . import alertmanager, journal, pagerduty, slack, smtp, stdout, syslog, webhook
-from .spec import SpecReader
+from escalation.channels import (
+    alertmanager,
+    journal,
+    pagerduty,
+    slack,
+    smtp,
+    stdout,
+    syslog,
+    webhook,
+)
+from escalation.channels.notification import Channel
+from escalation.channels.spec import SpecReader
 
 CHANNEL_KINDS = ("stdout", "file", "email", "webhook", "slack", "pagerduty", "alertmanager", "syslog")
 

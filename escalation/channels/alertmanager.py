@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detector.model import iso, stable_hash
-
-from ..message import dumps, entity_text, plain_text, safe, subject
-from ..notification import Notification
-from .httppost import HTTP_KEYS, HttpEndpoint, post_json, read_endpoint
-from .spec import SpecReader
+from escalation.channels.httppost import (
+    HTTP_KEYS,
+    HttpEndpoint,
+    post_json,
+    read_endpoint,
+)
+from escalation.channels.message import dumps, entity_text, plain_text, safe, subject
+from escalation.channels.notification import Notification
+from escalation.channels.spec import SpecReader
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager sends as endsAt of a firing alert
 

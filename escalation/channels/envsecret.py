@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..notification import ChannelError
+from escalation.channels.notification import ChannelError
 
 
 def read_secret(label: str, variable: str, what: str) -> str:

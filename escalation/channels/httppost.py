@@ -18,12 +18,12 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..message import safe
-from ..notification import ChannelError
-from .deadline import Deadline
-from .envsecret import read_secret
-from .spec import SpecReader, url_problem
-from .tls import TlsTrust, read_trust
+from escalation.channels.deadline import Deadline
+from escalation.channels.envsecret import read_secret
+from escalation.channels.message import safe
+from escalation.channels.notification import ChannelError
+from escalation.channels.spec import SpecReader, url_problem
+from escalation.channels.tls import TlsTrust, read_trust
 
 USER_AGENT = "logwarden-escalation/1"
 HTTP_KEYS = {"url", "url_env", "timeout", "ca_file", "verify"}

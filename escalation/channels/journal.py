@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..message import to_json
-from ..notification import ChannelError, Notification
-from .spec import SpecReader
+from escalation.channels.message import to_json
+from escalation.channels.notification import ChannelError, Notification
+from escalation.channels.spec import SpecReader
 
 DEFAULT_NAME = "journal.jsonl"
 _PERMANENT = {errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.ELOOP}

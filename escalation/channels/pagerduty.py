@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detector.model import iso
-
-from ..message import dumps, payload, safe, subject
-from ..notification import Notification
-from .envsecret import read_secret
-from .httppost import HTTP_KEYS, HttpEndpoint, post_json, read_endpoint
-from .spec import SpecReader
+from escalation.channels.envsecret import read_secret
+from escalation.channels.httppost import (
+    HTTP_KEYS,
+    HttpEndpoint,
+    post_json,
+    read_endpoint,
+)
+from escalation.channels.message import dumps, payload, safe, subject
+from escalation.channels.notification import Notification
+from escalation.channels.spec import SpecReader
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_LIMIT = 1024

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..message import dumps, markdown_sections
-from ..notification import Notification
-from .httppost import HTTP_KEYS, HttpEndpoint, post_json, read_endpoint
-from .spec import SpecReader
+from escalation.channels.httppost import (
+    HTTP_KEYS,
+    HttpEndpoint,
+    post_json,
+    read_endpoint,
+)
+from escalation.channels.message import dumps, markdown_sections
+from escalation.channels.notification import Notification
+from escalation.channels.spec import SpecReader
 
 SECTION_LIMIT = 3000  # Slack's limit for one section's text
 

@@ -18,12 +18,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from ..message import plain_text, safe, subject, to_json
-from ..notification import ChannelError, Notification
-from .deadline import Deadline
-from .envsecret import read_secret
-from .spec import SpecReader
-from .tls import TlsTrust, read_trust
+from escalation.channels.deadline import Deadline
+from escalation.channels.envsecret import read_secret
+from escalation.channels.message import plain_text, safe, subject, to_json
+from escalation.channels.notification import ChannelError, Notification
+from escalation.channels.spec import SpecReader
+from escalation.channels.tls import TlsTrust, read_trust
 
 TLS_MODES = {"none": "plain text, local relays only", "starttls": "upgrade, usually port 587", "tls": "implicit TLS, usually port 465"}
 _DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}

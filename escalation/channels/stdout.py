@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from ..message import plain_text
-from ..notification import ChannelError, Notification
-from .spec import SpecReader
+from escalation.channels.message import plain_text
+from escalation.channels.notification import ChannelError, Notification
+from escalation.channels.spec import SpecReader
 
 SEPARATOR = "-" * 72
 

@@ -16,11 +16,10 @@ import socket
 from dataclasses import dataclass, field
 
 from detector.model import iso
-
-from ..message import entity_text, evidence_lines, safe, subject
-from ..notification import ChannelError, Notification
-from .deadline import Deadline
-from .spec import SpecReader
+from escalation.channels.deadline import Deadline
+from escalation.channels.message import entity_text, evidence_lines, safe, subject
+from escalation.channels.notification import ChannelError, Notification
+from escalation.channels.spec import SpecReader
 
 SD_ID = "logwarden@32473"
 FACILITIES = {

@@ -6,8 +6,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..notification import ChannelError
-from .spec import SpecReader
+from escalation.channels.notification import ChannelError
+from escalation.channels.spec import SpecReader
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,16 @@ import hmac
 import time
 from dataclasses import dataclass, field
 
-from ..message import to_json
-from ..notification import Notification
-from .envsecret import read_secret
-from .httppost import HTTP_KEYS, HttpEndpoint, post_json, read_endpoint
-from .spec import SpecReader
+from escalation.channels.envsecret import read_secret
+from escalation.channels.httppost import (
+    HTTP_KEYS,
+    HttpEndpoint,
+    post_json,
+    read_endpoint,
+)
+from escalation.channels.message import to_json
+from escalation.channels.notification import Notification
+from escalation.channels.spec import SpecReader
 
 SIGNATURE_HEADER = "X-Logwarden-Signature"
 TIMESTAMP_HEADER = "X-Logwarden-Timestamp"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..calendar import WEEKDAYS
-from .coverage import WEEK_MINUTES
+from escalation.engine.calendar import WEEKDAYS
+from escalation.reports.coverage import WEEK_MINUTES
 
 ROW_HEIGHT = 22
 LABEL_WIDTH = 140

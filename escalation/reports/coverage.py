@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from ..calendar import AFTER_HOURS, BUSINESS, Calendar, format_minute, WEEKDAYS
-from ..policy import Level, Policy, PolicySet, Target
+from escalation.engine.calendar import (
+    AFTER_HOURS,
+    BUSINESS,
+    WEEKDAYS,
+    Calendar,
+    format_minute,
+)
+from escalation.engine.policy import Level, Policy, PolicySet, Target
 
 WEEK_MINUTES = 7 * 24 * 60
 

@@ -23,14 +23,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detector.model import SEVERITIES, iso
-from detector.store import Store
-
-from ..audit import AuditVerification
-from ..policy import PolicySet
-from .coverage import describe_policy_set
-from .periods import Period
-from .records import Incident, Message, Step, load_incidents
-from .stats import DAY_CLASSES, share, split_summaries, summarize
+from detector.state.store import Store
+from escalation.audit import AuditVerification
+from escalation.engine.policy import PolicySet
+from escalation.reports.coverage import describe_policy_set
+from escalation.reports.periods import Period
+from escalation.reports.records import Incident, Message, Step, load_incidents
+from escalation.reports.stats import DAY_CLASSES, share, split_summaries, summarize
 
 REPORT_SCHEMA = 1
 FIRING_ACTIONS = ("fire_level", "repeat", "digest")  # a level fired (a digest fires a held incident's level)

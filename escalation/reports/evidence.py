@@ -14,14 +14,13 @@ from typing import Any
 
 from detector.checklist import Checklist
 from detector.config import Application, Config
-from detector.detection.history import history, overdue_reviews
 from detector.model import iso, parse_iso, severity_rank
-from detector.store import Store
-
-from ..audit import AuditVerification
-from ..policy import Facts, PolicySet
-from .coverage import level_offsets, policy_coverage
-from .periods import Period
+from detector.state.history import history, overdue_reviews
+from detector.state.store import Store
+from escalation.audit import AuditVerification
+from escalation.engine.policy import Facts, PolicySet
+from escalation.reports.coverage import level_offsets, policy_coverage
+from escalation.reports.periods import Period
 
 # How stale an application's analysis may be, by criticality (DESIGN §8 inventory). SAMM
 # O-IM-1-A: "the frequency of this analysis is aligned with the criticality of your applications".

@@ -23,10 +23,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from detector.model import iso, severity_rank
-
-from ..exercise import Exercise, load_exercises
-from .escalation_report import build_escalation_report
-from .evidence import (
+from escalation.exercise import Exercise, load_exercises
+from escalation.reports.escalation_report import build_escalation_report
+from escalation.reports.evidence import (
     ANNUAL,
     PROVENANCE_NEEDED,
     SEVERE,
@@ -41,7 +40,7 @@ from .evidence import (
     severity_classification,
     source_defects,
 )
-from .stats import share
+from escalation.reports.stats import share
 
 REPORT_SCHEMA = 1
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"

@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from detector.model import Evidence, parse_iso
-from detector.store import Store
-
-from ..policy import FrozenPolicy
-from ..schema import migrate_escalation
-from .periods import Period
+from detector.state.store import Store
+from escalation.engine.policy import FrozenPolicy
+from escalation.reports.periods import Period
+from escalation.schema import migrate_escalation
 
 
 @dataclass(frozen=True)

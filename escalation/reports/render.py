@@ -15,9 +15,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from detector.textsafe import markdown_code, markdown_safe
-
-from .charts import BarChart, bar_chart, week_grid
-from .stats import DAY_CLASSES
+from escalation.reports.charts import BarChart, bar_chart, week_grid
+from escalation.reports.stats import DAY_CLASSES
 
 FORMATS = ("html", "md", "json")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$")

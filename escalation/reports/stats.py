@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from escalation.calendar import AFTER_HOURS, BUSINESS, HOLIDAY
+from escalation.engine.calendar import AFTER_HOURS, BUSINESS, HOLIDAY
 
 DAY_CLASSES = (BUSINESS, AFTER_HOURS, HOLIDAY)
 SPLITS = ("all", *DAY_CLASSES)

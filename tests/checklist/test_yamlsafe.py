@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from detector.yamlsafe import LineDict, LineList, YamlProblem, line_of, load_yaml_file, load_yaml_text
+from detector.yamlsafe import (
+    LineDict,
+    LineList,
+    YamlProblem,
+    line_of,
+    load_yaml_file,
+    load_yaml_text,
+)
 
 DOC = """\
 # comment

@@ -15,12 +15,12 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from detector.batch import BatchContext
 from detector.checklist import load_checklist
+from detector.detection.batch import BatchContext
 from detector.detection.engine import DetectionEngine
 from detector.model import Finding
 from detector.schema import arrow_dtype
-from detector.store import Store
+from detector.state.store import Store
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=timezone.utc)
 REVIEWED = date(2026, 11, 20)

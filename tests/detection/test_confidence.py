@@ -13,12 +13,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detection.builders import NOW, T0, Batch, LogFile, auth_failure_rule, process, scenario_doc, write_checklist
+from detection.builders import (
+    NOW,
+    T0,
+    Batch,
+    LogFile,
+    auth_failure_rule,
+    process,
+    scenario_doc,
+    write_checklist,
+)
 from detector.checklist import load_checklist
 from detector.detection import confidence
 from detector.detection.engine import DetectionEngine
 from detector.model import Evidence, Finding
-from detector.store import Store
+from detector.state.store import Store
 
 A, B = "203.0.113.7", "198.51.100.23"
 RAISE = re.compile(r"^\+\d\.\d\d: \S")

@@ -29,7 +29,7 @@ from detection.builders import (
 from detector.checklist import load_checklist
 from detector.detection.engine import DetectionEngine
 from detector.model import Finding
-from detector.store import Store
+from detector.state.store import Store
 
 A, B, C = "203.0.113.7", "198.51.100.23", "192.0.2.99"
 US = timedelta(microseconds=1)

@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 
-from detection.builders import REVIEWED, auth_failure_rule, scenario_doc, write_checklist
+from detection.builders import (
+    REVIEWED,
+    auth_failure_rule,
+    scenario_doc,
+    write_checklist,
+)
 from detector.checklist import load_checklist
-from detector.detection.history import history, record_checklist
-from detector.store import Store
+from detector.state.history import history, record_checklist
+from detector.state.store import Store
 
 SOON = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 LATER = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)

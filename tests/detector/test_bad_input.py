@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from helpers import Scanner, access_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import Scanner, access_lines
-from detector.store import Store
+from detector.state.store import Store
 
 
 def test_crlf_lines_parse_like_lf(scanner: Scanner, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.store import Store
+from detector.state.store import Store
 
 LOGWARDEN = str(Path(sys.executable).with_name("logwarden"))
 BURSTS = 12

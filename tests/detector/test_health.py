@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from detector.config import load_config
-from detector.health import SourceHealth, record_silent_sources, silence_check
-from detector.scan import resolve_sources
-from detector.store import Store
+from detector.sources.health import SourceHealth, record_silent_sources, silence_check
+from detector.sources.scope import resolve_sources
+from detector.state.store import Store
 
 LOGWARDEN = str(Path(sys.executable).with_name("logwarden"))
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from detector.config import Config
 from detector.detection.engine import load_engine
-from detector.interleave import UNKNOWN, Interleave, Step
-from detector.scan import run_scan
-from detector.store import Store
+from detector.runs.scan import run_scan
+from detector.sources.interleave import UNKNOWN, Interleave, Step
+from detector.state.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import LockError
-from detector.lock import StateLock
+from detector.state.lock import StateLock
 
 
 def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
+from detector.daemon.metrics import Metrics, MetricsServer, StateSnapshot, parse_address
 from detector.errors import UsageError
-from detector.metrics import Metrics, MetricsServer, StateSnapshot, parse_address
 
 
 def _get(url: str) -> tuple[int, str, str]:

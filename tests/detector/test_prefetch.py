@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from detector.prefetch import Prefetch
+from detector.sources.prefetch import Prefetch
 
 
 def test_items_arrive_in_order_and_the_worker_reads_at_most_one_ahead() -> None:

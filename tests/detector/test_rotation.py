@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 from helpers import RecordingSink, Scanner, access_lines, write
-from detector.store import Store
+
+from detector.state.store import Store
 
 
 def assert_exactly_once(scanner: Scanner, expected: list[str]) -> None:
@@ -199,7 +200,7 @@ def test_rotation_caught_between_rename_and_create_under_a_glob_is_not_a_gap(tmp
     from datetime import datetime, timezone
 
     from detector.config import Application, Config, SourceSpec
-    from detector.scan import run_scan
+    from detector.runs.scan import run_scan
 
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from detector.watch import Clock
+from detector.daemon.watch import Clock
 
 START = datetime(2026, 11, 21, 23, 59, 0, tzinfo=timezone.utc)
 

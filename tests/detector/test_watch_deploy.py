@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 
-from detector.cli import build_cli
+from detector.cli.root import build_cli
 
 DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "deploy"
 LOGWARDEN = str(Path(sys.executable).with_name("logwarden"))

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from watchkit import (
     T0,
     Watcher,
@@ -25,7 +24,7 @@ from watchkit import (
     wait_ingested,
 )
 
-pytest.importorskip("escalation.service", reason="the escalation engine is not there yet")
+pytest.importorskip("escalation.engine.service", reason="the escalation engine is not there yet")
 
 
 def _setup(tmp_path: Path, first_wait: str = "2s") -> tuple[Path, Path, Path]:

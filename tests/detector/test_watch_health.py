@@ -9,7 +9,17 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from watchkit import T0, Watcher, append, auth_benign, auth_failure, findings, query, wait_for, wait_ingested
+from watchkit import (
+    T0,
+    Watcher,
+    append,
+    auth_benign,
+    auth_failure,
+    findings,
+    query,
+    wait_for,
+    wait_ingested,
+)
 
 
 def _config(tmp_path: Path, source: str, max_silence: str | None = None) -> Path:

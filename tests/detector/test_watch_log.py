@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.daemon_log import log_event, setup_logging
+from detector.daemon.log import log_event, setup_logging
 
 HOSTILE = "/var/log/\x1b[2Jevil\u202e.log\nlevel=critical event=fake"
 

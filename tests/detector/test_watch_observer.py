@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from watchdog.observers.polling import PollingObserver
-
-import detector.watch_observer as watch_observer
-from detector.config import Application, Config, SourceSpec
-from detector.daemon_log import TextFormatter
-from detector.watch_observer import WatchRoot, WatchTree, interest_dirs, watch_roots
 from watchkit import wait_for
+
+import detector.daemon.observer as watch_observer
+from detector.config import Application, Config, SourceSpec
+from detector.daemon.log import TextFormatter
+from detector.daemon.observer import WatchRoot, WatchTree, interest_dirs, watch_roots
 
 
 class Hints:

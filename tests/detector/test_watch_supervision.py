@@ -10,12 +10,13 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from detector.config import Config
-from detector.daemon_log import TextFormatter
-from detector.detection.engine import DetectionEngine, load_engine
-from detector.store import Store
-from detector.watch import Daemon, Escalator, WatchOptions
 from watchkit import T0, append, auth_failure, findings, lines_ingested, wait_for
+
+from detector.config import Config
+from detector.daemon.log import TextFormatter
+from detector.daemon.watch import Daemon, Escalator, WatchOptions
+from detector.detection.engine import DetectionEngine, load_engine
+from detector.state.store import Store
 
 
 class _Loader:

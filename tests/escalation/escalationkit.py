@@ -16,7 +16,7 @@ from typing import Any
 
 from detector.config import Config
 from detector.model import Defect, Evidence, Finding, iso, stable_hash
-from detector.store import Store
+from detector.state.store import Store
 
 PEOPLE = ("alice", "bob", "carol", "dave", "erin")
 
@@ -175,7 +175,7 @@ class Harness:
         self.state = self.directory / "state" / "state.db"
         self.config = Config(path=None, state=self.state, checklist=None, escalation=policy, timezone="UTC")
         self.store = Store(self.state)
-        from escalation.service import open_engine
+        from escalation.engine.service import open_engine
 
         self.engine = open_engine(self.store, self.config)
 

@@ -16,12 +16,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "channels"))
 
 from channelkit import HttpRecorder, channel_spec, closed_port, make_note  # noqa: E402
 
-from detector.store import Store  # noqa: E402
+from detector.state.store import Store  # noqa: E402
 from escalation.audit import AuditTrail, default_audit_path  # noqa: E402
 from escalation.channels import build_channel  # noqa: E402
-from escalation.notification import Channel, Notification  # noqa: E402
-from escalation.outbox import Outbox  # noqa: E402
-from escalation.policy import Delivery  # noqa: E402
+from escalation.channels.notification import Channel, Notification  # noqa: E402
+from escalation.engine.outbox import Outbox  # noqa: E402
+from escalation.engine.policy import Delivery  # noqa: E402
 
 T0 = datetime(2026, 11, 21, 10, 30, 0, tzinfo=timezone.utc)
 SECRET_ENV = "LOGWARDEN_TEST_WEBHOOK_SECRET"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import StateError
-from detector.store import Store
+from detector.state.store import Store
 from escalation.audit import ACTIONS, AuditTrail, default_audit_path, entry_hash
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=timezone.utc)

@@ -12,10 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from detector.cli import main
-from detector.model import iso
-from detector.store import Store
 from escalationkit import (
     CHRISTMAS_EVE,
     FRIDAY_EVENING,
@@ -27,6 +23,10 @@ from escalationkit import (
     standard_policy_text,
     write_policy,
 )
+
+from detector.cli.root import main
+from detector.model import iso
+from detector.state.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 M = timedelta(minutes=1)

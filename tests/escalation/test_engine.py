@@ -12,9 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from detector.errors import NotFoundError, UsageError
-from detector.model import Defect, Finding
 from escalationkit import (
     CHRISTMAS_EVE,
     FRIDAY_EVENING,
@@ -27,6 +24,9 @@ from escalationkit import (
     received,
     utc,
 )
+
+from detector.errors import NotFoundError, UsageError
+from detector.model import Defect, Finding
 
 M = timedelta(minutes=1)
 

@@ -12,10 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from detector.checklist import load_checklist
-from detector.cli import build_cli, main
+from detector.cli.root import build_cli, main
 from detector.config import Config
-from detector.store import Store
-from escalation.exercise import LAST_EVENT_MARGIN, load_exercises, replay_sample, run_exercise
+from detector.state.store import Store
+from escalation.exercise import (
+    LAST_EVENT_MARGIN,
+    load_exercises,
+    replay_sample,
+    run_exercise,
+)
 from escalation.reports.evidence import Inputs
 from escalation.reports.maturity import build_maturity_report
 from escalation.reports.periods import Period

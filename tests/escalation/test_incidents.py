@@ -9,11 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from escalationkit import MONDAY_BUSINESS, Harness, make_finding, standard_policy_text
 
 from detector.errors import UsageError
 from detector.model import Defect, iso
-from escalation.incidents import finding_dedup_key, noisy_or
-from escalationkit import MONDAY_BUSINESS, Harness, make_finding, standard_policy_text
+from escalation.engine.incidents import finding_dedup_key, noisy_or
 
 M = timedelta(minutes=1)
 

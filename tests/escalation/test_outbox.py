@@ -10,12 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from outboxkit import T0, Desk, at, journal, journal_ids, make_note
 
 from detector.errors import StateError
-from escalation.notification import Notification
-from escalation.outbox import DeliveryStats, fallback_id
-from escalation.policy import Delivery
-from outboxkit import T0, Desk, at, journal, journal_ids, make_note
+from escalation.channels.notification import Notification
+from escalation.engine.outbox import DeliveryStats, fallback_id
+from escalation.engine.policy import Delivery
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_a_crashing_channel_is_retried_and_does_not_stop_the_others(
     desk.delivery["exploding"] = Delivery(retry_backoff=timedelta(seconds=30))
     bad = desk.enqueue("exploding", id="ntf-bad")
     good = desk.enqueue("journal", id="ntf-good")
-    with caplog.at_level(logging.ERROR, logger="escalation.outbox"):
+    with caplog.at_level(logging.ERROR, logger="escalation.engine.outbox"):
         assert desk.outbox.deliver_due(T0) == DeliveryStats(sent=1, retried=1)
     assert "channel 'exploding' raised while sending ntf-bad" in caplog.text
     row = desk.row(bad.id)

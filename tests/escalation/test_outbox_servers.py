@@ -12,10 +12,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from outboxkit import (
+    SECRET_ENV,
+    T0,
+    Desk,
+    HttpRecorder,
+    at,
+    closed_port,
+    journal,
+    journal_ids,
+    webhook,
+)
 
-from escalation.outbox import DeliveryStats, fallback_id
-from escalation.policy import Delivery
-from outboxkit import SECRET_ENV, T0, Desk, HttpRecorder, at, closed_port, journal, journal_ids, webhook
+from escalation.engine.outbox import DeliveryStats, fallback_id
+from escalation.engine.policy import Delivery
 
 REPO = Path(__file__).resolve().parents[2]
 # 30 s doubling, capped at 4 min; give up after 5 min: tries at 0, 30, 90, 210, then 300 (capped).
@@ -173,7 +183,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
     from outboxkit import Desk, T0, webhook
-    from escalation.policy import Delivery
+    from escalation.engine.policy import Delivery
 
     class DieAfterSend:
         '''The real webhook channel, then the process is killed before the outcome is recorded.'''

@@ -7,12 +7,18 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from escalationkit import (
+    MONDAY_BUSINESS,
+    MONDAY_EVENING,
+    standard_policy_text,
+    utc,
+    write_policy,
+)
 
 from detector.errors import PolicyError
-from escalation.calendar import AFTER_HOURS, BUSINESS, HOLIDAY
-from escalation.policy import Facts, FrozenPolicy, Recipient
-from escalation.policyfile import bundled_policy_path, load_policy
-from escalationkit import MONDAY_BUSINESS, MONDAY_EVENING, standard_policy_text, utc, write_policy
+from escalation.engine.calendar import AFTER_HOURS, BUSINESS, HOLIDAY
+from escalation.engine.policy import Facts, FrozenPolicy, Recipient
+from escalation.engine.policyfile import bundled_policy_path, load_policy
 
 
 def problems_of(path: Path, state_dir: Path) -> list[str]:

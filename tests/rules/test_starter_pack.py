@@ -20,12 +20,16 @@ from detector.checklist import Checklist, load_checklist
 from detector.checklist.model import Sample, Scenario
 from detector.config import Config
 from detector.detection.engine import DetectionEngine
-from detector.detection.sampletest import SampleResult, check_sample, run_checklist_tests
-from detector.discovery import discover_paths
 from detector.model import Finding
-from detector.reader import open_log
-from detector.scan import run_scan
-from detector.store import Store
+from detector.runs.sampletest import (
+    SampleResult,
+    check_sample,
+    run_checklist_tests,
+)
+from detector.runs.scan import run_scan
+from detector.sources.discovery import discover_paths
+from detector.sources.reader import open_log
+from detector.state.store import Store
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 SCENARIO_IDS = sorted(path.stem for path in (RULES_DIR / "scenarios").glob("*.yaml"))

@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from detector.yamlsafe import load_yaml_text
-from escalation.notification import EvidenceLine, Notification
+from escalation.channels.notification import EvidenceLine, Notification
 
 # A log line written by an attacker: Slack mention and link syntax, HTML, ANSI colour, a second
 # forged line, a bidi override, and SD-PARAM metacharacters.

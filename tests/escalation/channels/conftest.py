@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from channelkit import Certs, HttpRecorder, make_certs
 
 

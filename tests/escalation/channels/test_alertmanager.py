@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from channelkit import CREATED, HttpRecorder, channel_spec, make_note
+
 from escalation.channels import build_channel
-from escalation.message import plain_text, subject
+from escalation.channels.message import plain_text, subject
 
 
 def channel(server: HttpRecorder, tmp_path):

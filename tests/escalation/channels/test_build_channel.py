@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from channelkit import Certs, channel_spec
+
 from detector.errors import PolicyError
 from escalation.channels import CHANNEL_KINDS, build_channel
 

@@ -4,10 +4,10 @@ against a real HTTP server on 127.0.0.1 that fails on purpose."""
 from __future__ import annotations
 
 import pytest
-
 from channelkit import HttpRecorder, channel_spec, closed_port, make_note
+
 from escalation.channels import build_channel
-from escalation.notification import ChannelError
+from escalation.channels.notification import ChannelError
 
 
 def slack(url_line: str, tmp_path):

@@ -7,11 +7,11 @@ import os
 import stat
 
 import pytest
-
 from channelkit import channel_spec, make_note
+
 from escalation.channels import build_channel
-from escalation.message import payload
-from escalation.notification import ChannelError
+from escalation.channels.message import payload
+from escalation.channels.notification import ChannelError
 
 
 def journal(tmp_path, state_dir, extra: str = ""):

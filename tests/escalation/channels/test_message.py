@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from channelkit import HOSTILE_LINE, make_note
+
 from detector.textsafe import terminal_safe
-from escalation.message import markdown, payload, plain_text, subject, to_json
+from escalation.channels.message import markdown, payload, plain_text, subject, to_json
 
 
 def test_plain_text_has_everything_a_responder_needs() -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from channelkit import HttpRecorder, channel_spec, make_note
+
 from escalation.channels import build_channel
-from escalation.message import payload
-from escalation.notification import ChannelError
+from escalation.channels.message import payload
+from escalation.channels.notification import ChannelError
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from channelkit import HttpRecorder, channel_spec, make_note
+
 from escalation.channels import build_channel
-from escalation.message import markdown_sections
-from escalation.notification import EvidenceLine
+from escalation.channels.message import markdown_sections
+from escalation.channels.notification import EvidenceLine
 
 
 def send(server: HttpRecorder, tmp_path, note) -> dict:

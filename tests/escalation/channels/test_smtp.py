@@ -8,23 +8,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from channelkit import (
     HOSTILE_LINE,
     Certs,
     MailRecorder,
     SilentListener,
-    TricklingListener,
     SmtpServer,
+    TricklingListener,
     channel_spec,
     closed_port,
     make_note,
     password_authenticator,
 )
+
 from detector.textsafe import terminal_safe
 from escalation.channels import build_channel
-from escalation.message import subject
-from escalation.notification import ChannelError
+from escalation.channels.message import subject
+from escalation.channels.notification import ChannelError
 
 
 def email_channel(port: int, extra: str = "", tmp: Path = Path("/tmp")):

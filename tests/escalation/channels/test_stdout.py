@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from channelkit import channel_spec, make_note
+
 from escalation.channels import build_channel
-from escalation.message import plain_text
+from escalation.channels.message import plain_text
 
 
 def test_one_escaped_block_per_notification(capsys, tmp_path) -> None:

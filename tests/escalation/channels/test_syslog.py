@@ -8,11 +8,17 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from channelkit import (
+    HOSTILE_LINE,
+    channel_spec,
+    closed_port,
+    make_note,
+    read_tcp_stream,
+)
 
-from channelkit import HOSTILE_LINE, channel_spec, closed_port, make_note, read_tcp_stream
 from escalation.channels import build_channel
-from escalation.message import subject
-from escalation.notification import ChannelError, EvidenceLine
+from escalation.channels.message import subject
+from escalation.channels.notification import ChannelError, EvidenceLine
 
 # RFC 5424 section 6 grammar for our one SD-ELEMENT; inside a PARAM-VALUE `"`, `\` and `]`
 # may only appear escaped.

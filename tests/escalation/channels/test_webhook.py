@@ -7,13 +7,13 @@ import hmac
 import json
 
 import pytest
-
 from channelkit import HOSTILE_LINE, HttpRecorder, channel_spec, make_note
+
 from detector.textsafe import terminal_safe
 from escalation.channels import build_channel
+from escalation.channels.message import payload
+from escalation.channels.notification import ChannelError
 from escalation.channels.webhook import sign
-from escalation.message import payload
-from escalation.notification import ChannelError
 
 SECRET = "whsec-test-6f0c"
 

@@ -23,18 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from detection.builders import auth_failure_rule, scenario_doc, write_checklist
+
 from detector.checklist import load_checklist
 from detector.config import Config, load_config
-from detector.detection.history import record_checklist
 from detector.model import Evidence, Finding, iso, stable_hash
-from detector.scan import run_scan
-from detector.store import Store
+from detector.runs.scan import run_scan
+from detector.state.history import record_checklist
+from detector.state.store import Store
 from escalation.audit import AuditTrail, default_audit_path
+from escalation.engine.policy import Facts, PolicySet
+from escalation.engine.policyfile import load_policy
 from escalation.exercise import Exercise, SampleOutcome, record_exercise
-from escalation.policy import Facts, PolicySet
-from escalation.policyfile import load_policy
 from escalation.reports.periods import Period
 from escalation.schema import migrate_escalation
 

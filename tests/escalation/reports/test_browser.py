@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import statekit
+
 from detector.checklist import load_checklist
 from escalation.reports.charts import BAR_AREA
 from escalation.reports.escalation_report import build_escalation_report

@@ -7,9 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
-
 import statekit
-from detector.cli import main
+
+from detector.cli.root import main
 
 WINDOW = ["--since", "2026-11-16", "--until", "2026-11-23", "--now", "2026-11-24T12:00:00Z"]
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from escalation.calendar import Calendar, always_business
-from escalation.policy import Level, Match, Policy, Target
-from escalation.reports.coverage import business_minutes, describe_policy, level_offsets, policy_coverage
+from escalation.engine.calendar import Calendar, always_business
+from escalation.engine.policy import Level, Match, Policy, Target
+from escalation.reports.coverage import (
+    business_minutes,
+    describe_policy,
+    level_offsets,
+    policy_coverage,
+)
 
 ONCALL = (Target("oncall", False, ("console",)),)
 OFFICE = Calendar("office", "Europe/Berlin", tuple(((540, 1020),) if day < 5 else () for day in range(7)))

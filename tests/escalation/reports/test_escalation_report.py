@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 import goldenfiles
+import pytest
 import statekit
+
 from escalation.reports.escalation_report import build_escalation_report
 from escalation.reports.render import render
 

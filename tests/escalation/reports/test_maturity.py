@@ -8,15 +8,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import goldenfiles
+import pytest
 import statekit
+
 from detector.checklist import load_checklist
 from detector.config import load_config
-from detector.store import Store
+from detector.state.store import Store
 from escalation.reports.evidence import Inputs, analysis_cadence
-from escalation.reports.maturity import ACTIVITIES, answer, build_maturity_report, criterion
+from escalation.reports.maturity import (
+    ACTIVITIES,
+    answer,
+    build_maturity_report,
+    criterion,
+)
 from escalation.reports.periods import Period
 from escalation.reports.render import render
 

@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-
 import statekit
+
 from escalation.reports.escalation_report import build_escalation_report
 from escalation.reports.render import human_duration, render
 

@@ -18,13 +18,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # escalationkit
 
+from escalationkit import MONDAY_BUSINESS, Harness, make_finding, received  # noqa: E402
+
 from detector.checklist import load_checklist  # noqa: E402
 from escalation.reports.escalation_report import build_escalation_report  # noqa: E402
 from escalation.reports.evidence import Inputs  # noqa: E402
 from escalation.reports.maturity import build_maturity_report  # noqa: E402
 from escalation.reports.periods import Period  # noqa: E402
 from escalation.reports.render import render  # noqa: E402
-from escalationkit import MONDAY_BUSINESS, Harness, make_finding, received  # noqa: E402
 
 M = timedelta(minutes=1)
 NOW = MONDAY_BUSINESS + 3 * 60 * M

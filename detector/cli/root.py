@@ -1,0 +1,90 @@
+"""The `logwarden` command: thin wiring of options to the library (DESIGN §9).
+
+This is the one place where `detector` and `escalation` meet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from detector.errors import LogwardenError, ProblemsError
+from detector.textsafe import terminal_safe
+
+# Which module defines each command: a run imports only what its command needs (a cron
+# `scan` does not load the report templates, the daemon or the channels' CLI).
+_COMMAND_MODULES = {
+    "scan": "detector.cli.commands",
+    "findings": "detector.cli.commands",
+    "match": "detector.cli.rules",
+    "rules": "detector.cli.rules",
+    "watch": "detector.cli.watch",
+    "incidents": "escalation.cli.incidents",
+    "escalation": "escalation.cli.incidents",
+    "report": "escalation.cli.reports",
+    "exercise": "escalation.cli.reports",
+}
+_loaded: set[str] = set()
+
+
+def _load(module_name: str) -> None:
+    """Import a command module once; the escalation ones add their groups through `register`."""
+    if module_name in _loaded:
+        return
+    _loaded.add(module_name)
+    module = importlib.import_module(module_name)
+    register = getattr(module, "register", None)
+    if register is not None:
+        register(cli)
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _COMMAND_MODULES:
+            _load(_COMMAND_MODULES[name])
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="logwarden")
+def cli() -> None:
+    """logwarden: log-based security incident detection with a real escalation path."""
+
+
+def _register_subcommands() -> None:
+    for module_name in dict.fromkeys(_COMMAND_MODULES.values()):
+        _load(module_name)
+
+
+def build_cli() -> click.Group:
+    """The fully wired command group (tests drive it with click's CliRunner)."""
+    _register_subcommands()
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turn typed errors into one clear line and an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="logwarden", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("logwarden: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except ProblemsError as exc:
+        for problem in exc.problems:
+            click.echo(terminal_safe(problem, limit=None), err=True)
+        click.echo(f"logwarden: {len(exc.problems)} problem(s); nothing was applied", err=True)
+        sys.exit(exc.exit_code)
+    except LogwardenError as exc:
+        click.echo(f"logwarden: error: {terminal_safe(str(exc), limit=None)}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,177 @@
+"""CLI: `logwarden rules validate|list|test|history` and `logwarden match`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from detector.checklist import load_checklist
+from detector.cli.common import emit_json, format_option, now_option, say, state_options
+from detector.cli.matchview import MatchSummary, match_files
+from detector.cli.root import cli
+from detector.config import Config
+from detector.textsafe import terminal_safe
+
+checklist_option = click.option(
+    "--checklist", "checklist_dir", type=click.Path(path_type=Path), default=None,
+    help="checklist directory (default: the bundled checklist)",
+)
+
+
+@cli.group()
+def rules() -> None:
+    """Validate, list, test and trace the checklist of attack scenarios."""
+
+
+@rules.command()
+@checklist_option
+def validate(checklist_dir: Path | None) -> None:
+    """Check every scenario; print every problem as file:line, exit 2 if any."""
+    checklist = load_checklist(checklist_dir)
+    say(f"checklist {checklist.version}: {len(checklist.scenarios)} scenarios, no problems")
+
+
+@rules.command(name="list")
+@checklist_option
+@format_option("text", "json")
+def list_rules(checklist_dir: Path | None, fmt: str) -> None:
+    """List the scenarios of the checklist."""
+    checklist = load_checklist(checklist_dir)
+    rows = [
+        {
+            "id": s.id,
+            "version": s.version,
+            "title": s.title,
+            "status": s.status,
+            "severity": s.severity,
+            "confidence": s.confidence,
+            "attack": list(s.attack),
+            "requires": list(s.requires),
+            "correlation": s.correlation.type if s.correlation else None,
+            "provenance": [{"kind": p.kind, "ref": p.ref} for p in s.provenance],
+            "last_reviewed": s.last_reviewed.isoformat() if s.last_reviewed else None,
+            "owner": s.owner,
+        }
+        for s in checklist.scenarios
+    ]
+    if fmt == "json":
+        emit_json({"checklist": {"version": checklist.version, "owner": checklist.owner}, "scenarios": rows})
+        return
+    say(f"checklist {checklist.version} ({len(rows)} scenarios, owner {checklist.owner})")
+    for row in rows:
+        corr = row["correlation"] or "single"
+        say(f"  {row['id']:<36} {row['version']:<8} {row['severity']:<9} {corr:<17} {','.join(row['requires'])}")
+
+
+@rules.command(name="test")
+@checklist_option
+@click.argument("scenarios", nargs=-1)
+@format_option("text", "json")
+def run_samples(checklist_dir: Path | None, scenarios: tuple[str, ...], fmt: str) -> int:
+    """Run every scenario's positive and negative samples through the real pipeline."""
+    from detector.runs.sampletest import run_checklist_tests
+
+    checklist = load_checklist(checklist_dir)
+    results = run_checklist_tests(checklist, list(scenarios) or None)
+    failed = [r for r in results if not r.passed]
+    if fmt == "json":
+        emit_json(
+            {
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "results": [
+                    {
+                        "scenario": r.scenario_id,
+                        "log": r.sample.log,
+                        "positive": r.sample.positive,
+                        "passed": r.passed,
+                        "problems": list(r.problems),
+                        "findings": [f.to_dict() for f in r.findings],
+                    }
+                    for r in results
+                ],
+            }
+        )
+    else:
+        for r in results:
+            mark = "ok  " if r.passed else "FAIL"
+            kind = "positive" if r.sample.positive else "negative"
+            say(f"{mark} {r.scenario_id:<36} {kind:<8} {r.sample.log}")
+            for problem in r.problems:
+                say("       " + terminal_safe(problem))
+        say(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+@rules.command()
+@state_options
+@checklist_option
+@format_option("text", "json")
+@now_option
+def history(config: Config, checklist_dir: Path | None, fmt: str, now) -> None:  # type: ignore[no-untyped-def]
+    """Checklist versions seen by this state, with what changed between them."""
+    from detector.state.history import history as load_history
+    from detector.state.history import overdue_reviews
+    from detector.state.store import Store
+
+    with Store(config.state) as store:
+        entries = load_history(store)
+    overdue = overdue_reviews(load_checklist(checklist_dir or config.checklist), now)
+    if fmt == "json":
+        emit_json(
+            {
+                "versions": [
+                    {
+                        "version": e.load.version,
+                        "content_hash": e.load.content_hash,
+                        "loaded_at": e.load.loaded_at.isoformat(),
+                        "source": e.load.source,
+                        "added": e.added,
+                        "removed": e.removed,
+                        "changed": [{"id": i, "from": a, "to": b} for i, a, b in e.changed],
+                        "unversioned_changes": e.unversioned,
+                    }
+                    for e in entries
+                ],
+                "overdue_reviews": [{"subject": s, "detail": m} for s, m in overdue],
+            }
+        )
+        return
+    if not entries:
+        say("no checklist recorded yet (run a scan first)")
+    for e in entries:
+        say(f"{e.load.loaded_at:%Y-%m-%d %H:%M}Z  checklist {e.load.version}  ({e.load.source})")
+        for sid in e.added:
+            say(f"    + {sid} {e.load.scenarios[sid]['version']}")
+        for sid in e.removed:
+            say(f"    - {sid}")
+        for sid, old, new in e.changed:
+            say(f"    ~ {sid} {old} -> {new}")
+        for sid in e.unversioned:
+            say(f"    ! {sid} changed without a version bump")
+    for _, message in overdue:
+        say(f"overdue: {message}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@checklist_option
+@format_option("text", "json")
+@click.option("--all", "show_all", is_flag=True, help="also list parsed lines that match no rule")
+@click.option("--timezone", "timezone_name", default=None, help="zone for timestamps without one")
+def match(files: tuple[Path, ...], checklist_dir: Path | None, fmt: str, show_all: bool, timezone_name: str | None) -> None:
+    """Per-line rule hits and extracted fields (stateless, for debugging rules)."""
+    checklist = load_checklist(checklist_dir)
+    summary = MatchSummary()
+    rows = match_files(list(files), checklist, summary, timezone_name, show_all)
+    if fmt == "json":
+        emit_json({"matches": [r.to_dict() for r in rows], "summary": summary.__dict__})
+        return
+    for row in rows:
+        rules_text = ", ".join(row.rules) or "-"
+        say(terminal_safe(f"{row.path}:{row.line_no} [{row.kind}] {rules_text}"))
+        for key in ("source.ip", "user.name", "event.action", "event.outcome", "url.original", "http.response.status_code", "user_agent.original"):
+            if key in row.fields:
+                say("    " + terminal_safe(f"{key}: {row.fields[key]}"))
+    say(f"{summary.files} file(s), {summary.lines} lines, {summary.parsed} parsed, {summary.matched} matching a rule")

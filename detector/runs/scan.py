@@ -1,0 +1,41 @@
+"""The scan job as a library call: resolve sources, run the pipeline once, check source health.
+
+Both `logwarden scan` (cron) and `logwarden watch` (daemon) call `run_scan`; the caller holds the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from detector.config import Config
+from detector.detection.batch import BatchSink
+from detector.pipeline import Ingest, RunResult
+from detector.sources.health import SourceHealth
+from detector.sources.scope import resolve_sources
+from detector.state.store import Store
+
+
+def run_scan(
+    store: Store,
+    config: Config,
+    paths: list[Path],
+    now: datetime,
+    sink: BatchSink | None = None,
+    log: Callable[[str], None] | None = None,
+    chunk_size: int | None = None,
+) -> RunResult:
+    """Read everything new under `paths` (or the inventory) once. The caller holds the lock."""
+    sources = resolve_sources(config, paths)
+    kwargs = {"chunk_size": chunk_size} if chunk_size else {}
+    ingest = Ingest(store, now, sink=sink, default_timezone=config.timezone, log=log, **kwargs)
+    result = ingest.run(sources.files, sources.in_scope)
+
+    # Missing and silent sources become defects; those that recovered (a source that matches
+    # files again, an unreadable file read or gone) are resolved, as the daemon does each pass.
+    unreadable = [d.subject for d in result.defects if d.kind == "source-unreadable"]
+    expected = [] if paths else [spec.path for spec in config.sources()]
+    health = SourceHealth(missing_grace=timedelta(0))
+    result.defects.extend(health.check(store, config, sources, expected, now, unreadable=unreadable))
+    return result

@@ -1,0 +1,51 @@
+"""One writer per state database: overlapping cron runs (or a cron run next to the daemon)
+are refused with a clear message instead of racing on checkpoints."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from detector.errors import LockError
+
+
+class StateLock:
+    """Exclusive, non-blocking flock on `<state>.lock`, released when the process dies."""
+
+    def __init__(self, state_path: Path, purpose: str = "scan") -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self.purpose = purpose
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise LockError(
+                f"{self.path.with_suffix('')}: state is in use by {holder}; "
+                "another logwarden scan or watch is running against it (wait, or use another --state)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"logwarden {self.purpose} pid {os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "StateLock":
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
