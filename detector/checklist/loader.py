@@ -101,8 +101,12 @@ def re2_problem(pattern: str) -> str | None:
     return None
 
 
-def load_checklist(directory: Path | None = None) -> Checklist:
-    """Load `directory` (default: the bundled checklist); raise RuleError listing every problem."""
+def load_checklist(directory: Path | None = None, *, require_samples: bool = False) -> Checklist:
+    """Load `directory` (default: the bundled checklist); raise RuleError listing every problem.
+
+    Sample logs matter only to `rules test` (`require_samples`): a checklist copied out of the
+    repository (`cp -r rules /etc/logwarden/`) or installed from a wheel has none next to it,
+    which is no reason to refuse to detect."""
     bundled = directory is None
     directory = (directory or bundled_checklist_dir()).resolve()
     problems = _Problems()
@@ -118,9 +122,7 @@ def load_checklist(directory: Path | None = None) -> Checklist:
     if not isinstance(meta, LineDict):
         raise RuleError(f"{meta_path}:1: checklist.yaml must be a mapping")
     settings = _checklist_settings(meta_path, meta, problems)
-    # An installed wheel ships the bundled scenarios without the repository's sample_logs/:
-    # the samples are then untestable here, which is no reason to refuse to detect.
-    settings["check_sample_files"] = not bundled or (directory.parent / "sample_logs").is_dir()
+    settings["check_sample_files"] = require_samples
     scenario_dir = directory / str(meta.get("scenarios", "scenarios"))
     files = sorted(scenario_dir.glob("*.yaml")) if scenario_dir.is_dir() else []
     if not files:
@@ -251,7 +253,7 @@ def _scenario(
     # an empty mapping only: a rule dropped for its own problems is already reported
     if isinstance(data.get("rules"), LineDict) and not data["rules"] and correlation is None:
         problems.add(path, data.line_of("rules"), "a scenario needs at least one rule (or a correlation chaining other scenarios)")
-    samples = _samples(path, data, root, problems, settings.get("check_sample_files", True))
+    samples = _samples(path, data, root, problems, settings["check_sample_files"])
     reopen_after = _duration(path, data, "reopen_after", settings["reopen_after"], problems)
     if len(problems.items) > before:
         return None
@@ -521,9 +523,7 @@ def _correlation(path: Path, data: LineDict, known_fields: set[str], problems: _
     )
 
 
-def _samples(
-    path: Path, data: LineDict, root: Path, problems: _Problems, check_files: bool = True
-) -> tuple[Sample, ...]:
+def _samples(path: Path, data: LineDict, root: Path, problems: _Problems, check_files: bool) -> tuple[Sample, ...]:
     node = data.get("samples")
     if node is None:
         return ()
@@ -537,7 +537,8 @@ def _samples(
             problems.add(path, line, "each sample needs `log: sample_logs/...` and `expect: [...]` (an empty list for a negative sample)")
             continue
         if check_files and not (root / item["log"]).exists():
-            problems.add(path, item.line_of("log"), f"sample log {item['log']!r} not found (a file or directory, relative to {root})")
+            problems.add(path, item.line_of("log"), f"sample log {item['log']!r} not found (a file or directory, relative to {root}); "
+                         "`rules test` needs the samples next to the checklist")
         expected = []
         for position, entry in enumerate(item["expect"]):
             if not isinstance(entry, LineDict) or not isinstance(entry.get("entity"), dict):

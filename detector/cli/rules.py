@@ -72,7 +72,7 @@ def run_samples(checklist_dir: Path | None, scenarios: tuple[str, ...], fmt: str
     """Run every scenario's positive and negative samples through the real pipeline."""
     from detector.runs.sampletest import run_checklist_tests
 
-    checklist = load_checklist(checklist_dir)
+    checklist = load_checklist(checklist_dir, require_samples=True)
     results = run_checklist_tests(checklist, list(scenarios) or None)
     failed = [r for r in results if not r.passed]
     if fmt == "json":

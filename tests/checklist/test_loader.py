@@ -251,15 +251,17 @@ def test_an_unparseable_condition_is_reported_at_its_line(tmp_path: Path) -> Non
     assert caught.value.problems[0].endswith("see the Sigma condition syntax (and, or, not, 1 of sel*, all of them)")
 
 
-def test_a_missing_sample_file_is_reported(tmp_path: Path) -> None:
+def test_a_missing_sample_file_is_reported_only_when_the_samples_are_needed(tmp_path: Path) -> None:
     rules = write_checklist(tmp_path, [scenario_doc("miss", rules={"r": auth_failure_rule()})])
     (tmp_path / "sample_logs" / "miss" / "negative.log").unlink()
     path = rules / "scenarios" / "miss.yaml"
     line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "negative.log" in t)
+    assert load_checklist(rules).scenario("miss") is not None  # detection does not need samples
     with pytest.raises(RuleError) as caught:
-        load_checklist(rules)
+        load_checklist(rules, require_samples=True)
     assert caught.value.problems == [
-        f"{path}:{line}: sample log 'sample_logs/miss/negative.log' not found (a file or directory, relative to {tmp_path})"
+        f"{path}:{line}: sample log 'sample_logs/miss/negative.log' not found (a file or directory, relative to "
+        f"{tmp_path}); `rules test` needs the samples next to the checklist"
     ]
 
 
