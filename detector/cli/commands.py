@@ -14,6 +14,8 @@ from detector.config import Config
 from detector.model import SEVERITIES, Finding, severity_rank
 from detector.pipeline import RunResult
 from detector.runs.scan import run_scan
+from detector.sources.discovery import require_paths
+from detector.state.existing import open_existing
 from detector.state.lock import StateLock
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
@@ -97,6 +99,7 @@ def scan(
     """Read what is new in log files or directories (or the configured sources) and detect."""
     from detector.detection.engine import load_engine
 
+    require_paths(list(paths))  # a mistyped path leaves no state or lock behind (exit 2)
     engine = load_engine(checklist_dir or config.checklist, now=now)
     if not no_escalate:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
@@ -152,7 +155,7 @@ def findings(config: Config, fmt: str, since: str | None, exercise: bool) -> Non
     from detector.cli.common import parse_now
 
     since_at = parse_now(since) if since else None
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         found = store.findings(since=since_at, include_exercise=exercise)
     if fmt == "json":
         emit_json({"findings": [f.to_dict() for f in found]})

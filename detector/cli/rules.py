@@ -113,9 +113,9 @@ def history(config: Config, checklist_dir: Path | None, fmt: str, now) -> None: 
     """Checklist versions seen by this state, with what changed between them."""
     from detector.state.history import history as load_history
     from detector.state.history import overdue_reviews
-    from detector.state.store import Store
+    from detector.state.existing import open_existing
 
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         entries = load_history(store)
     overdue = overdue_reviews(load_checklist(checklist_dir or config.checklist), now)
     if fmt == "json":

@@ -18,6 +18,7 @@ from detector.config import Config
 from detector.durations import parse_duration
 from detector.errors import NotFoundError, UsageError
 from detector.model import iso
+from detector.state.existing import open_existing, require_state
 from detector.state.lock import StateLock
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
@@ -70,7 +71,7 @@ def incidents() -> None:
 def list_incidents(config: Config, now: datetime, fmt: str, status: str) -> None:
     """Incidents, oldest first."""
     wanted = ACTIVE if status == "active" else STATUSES if status == "all" else (status,)
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         migrate_escalation(store)
         found = IncidentTable(store).all(wanted)
     if fmt == "json":
@@ -102,7 +103,7 @@ def _line(incident: Incident) -> str:
 @format_option("text", "json")
 def show_incident(incident_id: str, config: Config, now: datetime, fmt: str) -> None:
     """One incident: its members, timer steps, notifications and audit trail."""
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         migrate_escalation(store)
         table = IncidentTable(store)
         incident = _one(table, incident_id)
@@ -194,7 +195,7 @@ def _person_option(required: bool) -> Any:
 @now_option
 def ack_incident(incident_id: str, by: str, config: Config, now: datetime) -> None:
     """Acknowledge: stop the escalation, you are on it."""
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.acknowledge(incident_id, by, now)
     timeout = f"; it escalates again at {iso(incident.next_due_at)} unless resolved" if incident.next_due_at else ""
@@ -210,7 +211,7 @@ def ack_incident(incident_id: str, by: str, config: Config, now: datetime) -> No
 @now_option
 def resolve_incident(incident_id: str, by: str, note: str, root_cause: str | None, config: Config, now: datetime) -> None:
     """Resolve: close the incident with a note (and the root cause for high/critical)."""
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.resolve(incident_id, by, note, root_cause, now)
     say(_safe(f"{incident.id} resolved by {by}", 1000))
@@ -228,7 +229,7 @@ def snooze_incident(incident_id: str, duration: str, by: str | None, config: Con
         delta = parse_duration(duration)
     except ValueError as exc:
         raise UsageError(f"--for: {exc}") from None
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.snooze(incident_id, delta, by or getpass.getuser(), now)
     say(_safe(f"{incident.id} snoozed until {iso(incident.snoozed_until)}", 1000))
@@ -242,7 +243,7 @@ def snooze_incident(incident_id: str, duration: str, by: str | None, config: Con
 @now_option
 def note_incident(incident_id: str, by: str, text: str, config: Config, now: datetime) -> None:
     """Add a note to the incident's audit trail."""
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.note(incident_id, by, text, now)
     say(_safe(f"note added to {incident.id}", 1000))
@@ -263,6 +264,7 @@ def escalation() -> None:
 def tick(config: Config, now: datetime, fmt: str) -> None:
     """Take in new findings, run every due timer, deliver due messages (for cron)."""
     json_out = fmt == "json"
+    require_state(config.state)  # before the lock, which would create the directory
     with StateLock(config.state, "escalation tick"):
         with Store(config.state) as store:
             summary = escalate(store, config, now, stdout_is_data=json_out)
@@ -289,7 +291,7 @@ def tick(config: Config, now: datetime, fmt: str) -> None:
 @format_option("text", "json")
 def verify_audit(config: Config, now: datetime, fmt: str) -> None:
     """Check the audit trail's hash chain and its mirror; exit 1 when they were tampered with."""
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         trail = AuditTrail(store, default_audit_path(config.state))
         result = trail.verify()
     if fmt == "json":

@@ -15,7 +15,8 @@ import click
 
 from detector.cli.common import emit_json, format_option, now_option, say, state_options
 from detector.config import Config
-from detector.errors import NotFoundError, PolicyError
+from detector.errors import PolicyError
+from detector.state.existing import open_existing
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
 from escalation.reports.periods import (
@@ -63,9 +64,7 @@ def write_report(text: str, output: Path | None) -> None:
 
 
 def _open_state(config: Config) -> Store:
-    if not config.state.exists():
-        raise NotFoundError(f"{config.state}: no state database here; run `logwarden scan` first or pass --state")
-    return Store(config.state)
+    return open_existing(config.state)
 
 
 def _policy(config: Config) -> tuple[Any, str | None]:

@@ -54,7 +54,7 @@ def test_maturity_report_as_markdown(kit: statekit.Kit, capsys: pytest.CaptureFi
 
 def test_no_state_and_bad_periods_are_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = lw(capsys, "report", "escalation", "--state", str(tmp_path / "none.db"))
-    assert code == 2 and "no state database here" in err and not (tmp_path / "none.db").exists()
+    assert code == 2 and "no logwarden state database here" in err and not (tmp_path / "none.db").exists()
     code, _, err = lw(capsys, "report", "maturity", "--state", str(tmp_path / "none.db"), "--since", "yesterday")
     assert code == 2 and "--since 'yesterday' is not ISO-8601" in err
     code, _, err = lw(capsys, "report", "escalation", "--state", str(tmp_path / "none.db"),
