@@ -223,6 +223,11 @@ def _valid_zone(name: Any) -> bool:
 
 
 def _duration(node: LineDict, key: str, problems: _Problems) -> timedelta | None:
+    value = node[key]
+    if isinstance(value, int) and not isinstance(value, bool):  # `max_silence: 30`: 30 what?
+        problems.add(node.line_of(key), f"{key} {value} has no unit; write e.g. {key}: {value}m "
+                                        f"(or {value}s, {value}h; units s, m, h, d, w)")
+        return None
     try:
         return parse_duration(node[key])
     except ValueError as exc:

@@ -171,6 +171,13 @@ def load_checklist(directory: Path | None = None, *, require_samples: bool = Fal
 def _duration(source: Path, node: LineDict, key: str, default: timedelta, problems: _Problems) -> timedelta:
     if key not in node:
         return default
+    value = node[key]
+    if isinstance(value, int) and not isinstance(value, bool):
+        # `timespan: 5` would silently mean 5 seconds where 5 minutes was likely meant (the
+        # policy file refuses bare numbers for the same reason): ask for the unit
+        problems.add(source, node.line_of(key), f"{key} {value} has no unit; write e.g. {key}: {value}m "
+                                                f"(or {value}s, {value}h; units s, m, h, d, w)")
+        return default
     try:
         value = parse_duration(node[key])
     except ValueError as exc:

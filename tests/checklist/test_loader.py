@@ -314,3 +314,26 @@ def test_a_scenario_without_rules_is_reported(tmp_path: Path) -> None:
     assert caught.value.problems == [
         f"{path}:{line}: a scenario needs at least one rule (or a correlation chaining other scenarios)"
     ]
+
+
+def test_a_duration_without_a_unit_is_refused_at_its_line(tmp_path: Path) -> None:
+    """`timespan: 5` used to load as 5 seconds where 5 minutes was meant (the policy file refuses
+    bare numbers; the checklist does too)."""
+    correlation = {"type": "event_count", "rules": ["r"], "group-by": ["source.ip"], "timespan": 5,
+                   "condition": {"gte": 5}}
+    rules = write_checklist(tmp_path, [scenario_doc("bare", rules={"r": auth_failure_rule()},
+                                                    correlation=correlation, reopen_after=3600)],
+                            lateness=300)
+    path = rules / "scenarios" / "bare.yaml"
+    text = path.read_text().splitlines()
+    timespan = next(i for i, t in enumerate(text, 1) if "timespan: 5" in t)
+    reopen = next(i for i, t in enumerate(text, 1) if "reopen_after: 3600" in t)
+    lateness = next(i for i, t in enumerate((rules / "checklist.yaml").read_text().splitlines(), 1) if "lateness" in t)
+    with pytest.raises(RuleError) as caught:
+        load_checklist(rules)
+    assert sorted(caught.value.problems) == sorted([
+        f"{path}:{timespan}: timespan 5 has no unit; write e.g. timespan: 5m (or 5s, 5h; units s, m, h, d, w)",
+        f"{path}:{reopen}: reopen_after 3600 has no unit; write e.g. reopen_after: 3600m (or 3600s, 3600h; units s, m, h, d, w)",
+        f"{rules / 'checklist.yaml'}:{lateness}: lateness 300 has no unit; write e.g. lateness: 300m "
+        "(or 300s, 300h; units s, m, h, d, w)",
+    ])
