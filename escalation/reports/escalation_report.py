@@ -157,9 +157,14 @@ def durations(incident: Incident) -> dict[str, float | None]:
 # --- timeline ---------------------------------------------------------------------------------
 
 
-def _message_event(message: Message) -> dict[str, Any]:
+def message_at(message: Message) -> datetime:
+    """When a message happened as far as the timeline is concerned: delivered, else its last
+    attempt, else queued."""
     last_attempt = message.attempts[-1].at if message.attempts else None
-    at = message.sent_at or last_attempt or message.created_at
+    return message.sent_at or last_attempt or message.created_at
+
+
+def _message_event(message: Message) -> dict[str, Any]:
     event = {
         "sent": "notified",
         "failed": "notify_failed",
@@ -167,7 +172,7 @@ def _message_event(message: Message) -> dict[str, Any]:
         "suppressed": "suppressed",
     }.get(message.status, "notification_pending")
     return {
-        "at": iso(at),
+        "at": iso(message_at(message)),
         "event": event,
         "actor": "outbox",
         "level": message.level,
@@ -195,37 +200,55 @@ def _step_event(step: Step) -> dict[str, Any]:
     }
 
 
-def timeline(incident: Incident) -> list[dict[str, Any]]:
-    """Everything that happened to the incident, oldest first."""
-    events: list[tuple[datetime, int, dict[str, Any]]] = [
-        (incident.first_evidence_at, 0, {"at": iso(incident.first_evidence_at), "event": "first_evidence",
-                                          "actor": None, "level": None, "detail": {}}),
-        (incident.opened_at, 1, {"at": iso(incident.opened_at), "event": "detected", "actor": "logwarden",
-                                 "level": None, "detail": {"policy": incident.policy_name,
-                                                           "day_class": incident.day_class}}),
-    ]
-    for step in incident.steps:
-        events.append((step.ran_at, 2, _step_event(step)))
-    for message in incident.messages:
-        event = _message_event(message)
-        events.append((message.sent_at or message.created_at, 3, event))
+# Order of events at one instant: cause before effect. The evidence, then the detection, then
+# timer steps each followed by the messages they sent, then people's actions followed by the
+# notices about them (acknowledged, resolved), which belong to no step.
+_EVIDENCE, _DETECTED, _TIMERS, _PEOPLE = 0, 1, 2, 3
+_AFTER_ALL = float("inf")
+_Key = tuple[datetime, int, float, int, str]
+
+
+def _human_events(incident: Incident) -> list[tuple[_Key, dict[str, Any]]]:
+    events: list[tuple[_Key, dict[str, Any]]] = []
     audited = set()
     for action in incident.actions:
         if action.action not in HUMAN_ACTIONS:
             continue
         audited.add(action.action)
-        events.append((action.at, 4, {"at": iso(action.at), "event": action.action, "actor": action.actor,
-                                      "level": None, "detail": dict(action.details)}))
+        events.append(((action.at, _PEOPLE, action.seq, 0, ""),
+                       {"at": iso(action.at), "event": action.action, "actor": action.actor,
+                        "level": None, "detail": dict(action.details)}))
     if incident.acknowledged_at and "acknowledged" not in audited:
-        events.append((incident.acknowledged_at, 4, {"at": iso(incident.acknowledged_at), "event": "acknowledged",
-                                                     "actor": incident.acknowledged_by, "level": None, "detail": {}}))
+        events.append(((incident.acknowledged_at, _PEOPLE, _AFTER_ALL - 1, 0, ""),
+                       {"at": iso(incident.acknowledged_at), "event": "acknowledged",
+                        "actor": incident.acknowledged_by, "level": None, "detail": {}}))
     if incident.resolved_at and "resolved" not in audited:
-        events.append((incident.resolved_at, 4, {"at": iso(incident.resolved_at), "event": "resolved",
-                                                 "actor": incident.resolved_by, "level": None,
-                                                 "detail": {"note": incident.resolution_note,
-                                                            "root_cause": incident.root_cause}}))
-    events.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in events]
+        events.append(((incident.resolved_at, _PEOPLE, _AFTER_ALL - 1, 0, ""),
+                       {"at": iso(incident.resolved_at), "event": "resolved", "actor": incident.resolved_by,
+                        "level": None, "detail": {"note": incident.resolution_note,
+                                                  "root_cause": incident.root_cause}}))
+    return events
+
+
+def timeline(incident: Incident) -> list[dict[str, Any]]:
+    """Everything that happened to the incident, in time order (each event sorted by the time it
+    shows), cause before effect at one instant."""
+    events: list[tuple[_Key, dict[str, Any]]] = [
+        ((incident.first_evidence_at, _EVIDENCE, 0, 0, ""),
+         {"at": iso(incident.first_evidence_at), "event": "first_evidence", "actor": None, "level": None, "detail": {}}),
+        ((incident.opened_at, _DETECTED, 0, 0, ""),
+         {"at": iso(incident.opened_at), "event": "detected", "actor": "logwarden", "level": None,
+          "detail": {"policy": incident.policy_name, "day_class": incident.day_class}}),
+    ]
+    for step in incident.steps:
+        events.append(((step.ran_at, _TIMERS, step.id, 0, ""), _step_event(step)))
+    for message in incident.messages:
+        at, created = message_at(message), iso(message.created_at) or ""
+        cause = (_TIMERS, message.step_id) if message.step_id is not None else (_PEOPLE, _AFTER_ALL)
+        events.append(((at, *cause, 1, created + message.id), _message_event(message)))
+    events.extend(_human_events(incident))
+    events.sort(key=lambda item: item[0])
+    return [event for _, event in events]
 
 
 # --- the report -------------------------------------------------------------------------------
