@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,22 @@ def _when(value: datetime | None) -> str:
 
 def _exit(code: int) -> None:
     click.get_current_context().exit(code)
+
+
+def _holding(config: Config, incident_id: str) -> Config:
+    """The config whose state holds the incident: the live one, or the kept isolated state of
+    an exercise (so the acknowledge command a drill notification prints works as printed)."""
+    from escalation.exercise import find_drill_state
+
+    with open_existing(config.state) as store:
+        migrate_escalation(store)
+        if IncidentTable(store).find(incident_id.strip()):
+            return config
+    drill = find_drill_state(config.state, incident_id)
+    if drill is None:
+        return config  # the live state answers "no incident ..."
+    say(_safe(f"{incident_id}: exercise incident, held in {drill}", 1000), to_stderr=True)
+    return replace(config, state=drill)
 
 
 # --- incidents ----------------------------------------------------------------------------------
@@ -103,6 +120,7 @@ def _line(incident: Incident) -> str:
 @format_option("text", "json")
 def show_incident(incident_id: str, config: Config, now: datetime, fmt: str) -> None:
     """One incident: its members, timer steps, notifications and audit trail."""
+    config = _holding(config, incident_id)
     with open_existing(config.state) as store:
         migrate_escalation(store)
         table = IncidentTable(store)
@@ -195,9 +213,16 @@ def _person_option(required: bool) -> Any:
 @now_option
 def ack_incident(incident_id: str, by: str, config: Config, now: datetime) -> None:
     """Acknowledge: stop the escalation, you are on it."""
+    from escalation.exercise import record_drill_ack
+
+    config = _holding(config, incident_id)
     with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.acknowledge(incident_id, by, now)
+        if incident.exercise and record_drill_ack(store, incident.id, now, by):
+            since = (now - incident.first_notified_at).total_seconds() if incident.first_notified_at else None
+            drill = f" {since:g}s after the first notification" if since is not None else ""
+            say(_safe(f"exercise: acknowledgement recorded{drill} (logwarden report maturity)", 1000))
     timeout = f"; it escalates again at {iso(incident.next_due_at)} unless resolved" if incident.next_due_at else ""
     say(_safe(f"{incident.id} acknowledged by {by}{timeout}", 1000))
 
@@ -211,6 +236,7 @@ def ack_incident(incident_id: str, by: str, config: Config, now: datetime) -> No
 @now_option
 def resolve_incident(incident_id: str, by: str, note: str, root_cause: str | None, config: Config, now: datetime) -> None:
     """Resolve: close the incident with a note (and the root cause for high/critical)."""
+    config = _holding(config, incident_id)
     with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.resolve(incident_id, by, note, root_cause, now)
@@ -229,6 +255,7 @@ def snooze_incident(incident_id: str, duration: str, by: str | None, config: Con
         delta = parse_duration(duration)
     except ValueError as exc:
         raise UsageError(f"--for: {exc}") from None
+    config = _holding(config, incident_id)
     with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.snooze(incident_id, delta, by or getpass.getuser(), now)
@@ -243,6 +270,7 @@ def snooze_incident(incident_id: str, duration: str, by: str | None, config: Con
 @now_option
 def note_incident(incident_id: str, by: str, text: str, config: Config, now: datetime) -> None:
     """Add a note to the incident's audit trail."""
+    config = _holding(config, incident_id)
     with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.note(incident_id, by, text, now)

@@ -170,6 +170,11 @@ def exercise(scenarios: tuple[str, ...], config: Config, checklist_dir: Path | N
             say(terminal_safe(f"{mark} {r.scenario_id:<36} {notified}"))
             for problem in r.problems:
                 say("       " + terminal_safe(problem))
+            if r.incident_id:
+                say("       " + terminal_safe(f"practise: logwarden incidents ack {r.incident_id} --by <your name>"))
         say(f"exercise {result.id}: {result.detected}/{len(result.results)} detected, {result.notified} notified; "
             "recorded for `logwarden report maturity`")
+        if any(r.incident_id for r in result.results):
+            say("acknowledge each drill incident as you would a real one (same -c/--state as this exercise): "
+                "the time to acknowledge is recorded with the exercise")
     return 0 if result.detected == len(result.results) and result.results else 1
