@@ -11,6 +11,7 @@ import click
 from detector.cli.common import emit_json, format_option, now_option, say, state_options
 from detector.cli.root import cli
 from detector.config import Config
+from detector.errors import UsageError
 from detector.model import SEVERITIES, Finding, severity_rank
 from detector.pipeline import RunResult
 from detector.runs.scan import run_scan
@@ -27,6 +28,13 @@ def _escalate(store: Store, config: Config, now: Any, stdout_is_data: bool) -> d
     from escalation.engine.service import escalate
 
     return escalate(store, config, now, stdout_is_data=stdout_is_data)
+
+
+def _baseline(store: Store, config: Config, now: Any) -> int:
+    """Pass this run's findings over for escalation (scan --baseline)."""
+    from escalation.engine.service import baseline
+
+    return baseline(store, config, now)
 
 
 def _check_policy(config: Config) -> None:
@@ -66,6 +74,17 @@ def _summary_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _since(text: str | None, now: Any) -> Any:
+    from detector.durations import parse_since
+
+    if text is None:
+        return None
+    try:
+        return parse_since(text, now)
+    except ValueError as exc:
+        raise UsageError(f"--since {exc}") from None
+
+
 def finding_line(finding: Finding) -> str:
     entity = ", ".join(f"{k}={v}" for k, v in finding.entity.items())
     return terminal_safe(
@@ -82,6 +101,10 @@ def finding_line(finding: Finding) -> str:
               help="checklist directory (default: the config's, else the bundled one)")
 @format_option("text", "json")
 @click.option("--no-escalate", is_flag=True, help="record findings but do not run the escalation engine")
+@click.option("--since", "since_text", default=None, metavar="DURATION|ISO8601",
+              help="evaluate only events at or after this (7d, 2h, or an instant); older lines are read and skipped")
+@click.option("--baseline", is_flag=True,
+              help="first run over existing logs: record offsets and findings, escalate none of this run's findings")
 @now_option
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="exit 3 when a finding at or above this severity was raised or extended")
@@ -92,6 +115,8 @@ def scan(
     checklist_dir: Path | None,
     fmt: str,
     no_escalate: bool,
+    since_text: str | None,
+    baseline: bool,
     now: Any,
     fail_on: str | None,
     chunk_size: int | None,
@@ -100,8 +125,9 @@ def scan(
     from detector.detection.engine import load_engine
 
     require_paths(list(paths))  # a mistyped path leaves no state or lock behind (exit 2)
+    since = _since(since_text, now)
     engine = load_engine(checklist_dir or config.checklist, now=now)
-    if not no_escalate:
+    if not no_escalate or baseline:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"
     with StateLock(config.state, "scan"):
@@ -116,8 +142,13 @@ def scan(
                 sink=engine,
                 log=lambda m: say(m, to_stderr=True),
                 chunk_size=chunk_size,
+                since=since,
             )
             store.finish_run(run_id, now, result.stats)
+            if baseline:
+                passed = _baseline(store, config, now)
+                say(f"baseline: {passed} finding(s) recorded, none escalated (`logwarden findings` lists them); "
+                    "later runs escalate what is new", to_stderr=True)
             escalation = None if no_escalate else _escalate(store, config, now, json_out)
             findings = _findings_of_run(store, result)
     if json_out:

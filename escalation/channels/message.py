@@ -64,6 +64,33 @@ def _seen(note: Notification) -> str:
     return first if first == last else f"{first} .. {last}"
 
 
+def evidence_age_seconds(note: Notification) -> int | None:
+    """How old the newest evidence is when the message is written (None: no evidence time)."""
+    if note.last_seen is None:
+        return None
+    return max(0, int((note.created_at - note.last_seen).total_seconds()))
+
+
+def age_text(seconds: int) -> str:
+    """`45s`, `12m`, `3h 5m`, `14d 3h`: the two largest units, for a person deciding how urgent."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def _age(note: Notification) -> str | None:
+    seconds = evidence_age_seconds(note)
+    if seconds is None:
+        return None
+    stale = " - old evidence, not a live attack" if seconds >= 86400 else ""
+    return f"newest event {age_text(seconds)} before this message{stale}"
+
+
 def facts(note: Notification) -> list[tuple[str, str]]:
     """The labelled facts a responder needs, in reading order, already terminal-safe."""
     reasons = "; ".join(safe(r, 300) for r in note.confidence_reasons)
@@ -74,6 +101,7 @@ def facts(note: Notification) -> list[tuple[str, str]]:
         ("Severity", safe(note.severity, 20)),
         ("Confidence", f"{note.confidence:.2f}" + (f" ({reasons})" if reasons else "")),
         ("Seen", _seen(note)),
+        *([("Age", age)] if (age := _age(note)) else []),
         ("Findings", str(note.finding_count)),
         ("ATT&CK", ", ".join(safe(a, 40) for a in note.attack) or "-"),
     ]
@@ -187,6 +215,7 @@ def payload(note: Notification) -> dict[str, Any]:
         "entity": {safe(k, 100): safe(v, 500) for k, v in sorted(note.entity.items())},
         "first_seen": iso(note.first_seen),
         "last_seen": iso(note.last_seen),
+        "evidence_age_seconds": evidence_age_seconds(note),
         "count": note.finding_count,
         "attack": list(note.attack),
         "evidence": [

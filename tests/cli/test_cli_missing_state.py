@@ -45,10 +45,11 @@ def test_a_command_on_a_state_that_does_not_exist_exits_2_and_creates_nothing(
 
 def test_a_mistyped_config_state_is_refused_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "logwarden.yaml"
-    config.write_text("state: /nonexistent-dir-for-logwarden/state.db\n")
+    config.write_text("state: stat/state.db\n")  # a typo of state/state.db, relative to the config
     result = run_cli(capsys, "incidents", "list", "-c", str(config))
     assert result.code == 2
-    assert "/nonexistent-dir-for-logwarden/state.db: no logwarden state database here" in result.err
+    assert f"{tmp_path / 'stat' / 'state.db'}: no logwarden state database here" in result.err
+    assert not (tmp_path / "stat").exists()
 
 
 def test_the_same_commands_work_once_a_scan_created_the_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
