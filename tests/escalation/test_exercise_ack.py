@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+from clikit import run_cli
 
-from detector.cli.root import main
 from detector.state.store import Store
 from escalation.exercise import exercise_root, load_exercises
 
@@ -19,15 +19,8 @@ ACK_AT = "2026-11-24T10:04:30Z"
 
 
 def lw(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:  # pragma: no cover - main always exits
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    result = run_cli(capsys, *argv)
+    return result.code, result.out, result.err
 
 
 def test_the_printed_ack_command_acknowledges_the_drill_and_is_timed(
