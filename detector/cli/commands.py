@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from detector.cli.common import emit_json, format_option, now_option, say, state_options
+from detector.cli.common import emit_json, format_option, now_option, say, sigma_option, state_options
 from detector.cli.root import cli
 from detector.config import Config
 from detector.model import SEVERITIES, Finding, severity_rank
@@ -78,6 +78,7 @@ def finding_line(finding: Finding) -> str:
 @state_options
 @click.option("--checklist", "checklist_dir", type=click.Path(path_type=Path), default=None,
               help="checklist directory (default: the config's, else the bundled one)")
+@sigma_option
 @format_option("text", "json")
 @click.option("--no-escalate", is_flag=True, help="record findings but do not run the escalation engine")
 @now_option
@@ -88,6 +89,7 @@ def scan(
     paths: tuple[Path, ...],
     config: Config,
     checklist_dir: Path | None,
+    sigma_paths: tuple[Path, ...],
     fmt: str,
     no_escalate: bool,
     now: Any,
@@ -97,7 +99,7 @@ def scan(
     """Read what is new in log files or directories (or the configured sources) and detect."""
     from detector.detection.engine import load_engine
 
-    engine = load_engine(checklist_dir or config.checklist, now=now)
+    engine = load_engine(checklist_dir or config.checklist, now=now, sigma=sigma_paths)
     if not no_escalate:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"
