@@ -54,8 +54,9 @@ def load_table(sigma: Path) -> bool:
     print(f"  in-scope share loaded: {share:.1%} (target >= {TARGET_LOADED_SHARE:.0%}: "
           f"{bench_scan.verdict(share >= TARGET_LOADED_SHARE)})")
     matcher = Matcher(load_checklist(None, [sigma]))
-    print(f"  compiled: {len(matcher.rules)} rules (bundled + Sigma); combined prefilters on "
-          f"{len(matcher.prefilters)} fields: {', '.join(sorted(matcher.prefilters))}\n")
+    prefilter = matcher.prefilter
+    print(f"  compiled: {len(matcher.rules)} rules (bundled + Sigma); {len(prefilter.probes)} needed patterns in "
+          f"{len(prefilter.groups)} alternations on {len(prefilter.fields)} fields: {', '.join(prefilter.fields)}\n")
     return share >= TARGET_LOADED_SHARE
 
 

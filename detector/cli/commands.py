@@ -100,6 +100,10 @@ def scan(
     from detector.detection.engine import load_engine
 
     engine = load_engine(checklist_dir or config.checklist, now=now, sigma=sigma_paths)
+    sigma = engine.checklist.extra.get("sigma")
+    if sigma is not None and sigma.count("skipped"):
+        say(f"{sigma.count('loaded')} Sigma rules loaded, {sigma.count('skipped')} skipped "
+            "(`logwarden rules sigma-check PATH` says why)", to_stderr=True)
     if not no_escalate:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"

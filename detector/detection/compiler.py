@@ -150,6 +150,7 @@ class Leaf:
     evaluate: Callable[[FrameView], np.ndarray]
     pattern: str | None = None  # RE2 pattern usable in the field's combined prefilter
     ignore_case: bool = True
+    literal: str | None = None  # text every match contains (the longest plain part of a wildcard value)
 
 
 def _string_leaf(field: str, value: SigmaString) -> Leaf:
@@ -204,6 +205,7 @@ def _string_leaf(field: str, value: SigmaString) -> Leaf:
         evaluate=_prefiltered(field, match),
         pattern=prefilter,
         ignore_case=ignore_case,
+        literal=max((part for part in parts if isinstance(part, str)), key=len, default=None),
     )
 
 

@@ -26,11 +26,11 @@ from sigma.types import SigmaString, SpecialChars
 #: Sigma web taxonomy (W3C extended log field names) -> ECS columns of an access log.
 #: `cs-uri-query` holds, in most SigmaHQ webserver rules, text that sits in the path: it is
 #: read both ways (the query alone, or the whole request target), either reading matching.
-#: Keywords search the raw line and the percent-decoded path and query, so `UNION SELECT`
-#: also finds `UNION+SELECT` and `UNION%20SELECT` (rule authors list encoded variants
-#: because servers log the target as it came).
+#: Keywords search the raw line and the percent-decoded query, so `UNION SELECT` also finds
+#: `?id=1+UNION+SELECT` and `UNION%20SELECT` (rule authors list encoded variants because
+#: servers log the target as it came).
 WEB_FIELDS: dict[str | None, str | list[str]] = {
-    None: ["log.original", "url.path", "url.query"],
+    None: ["log.original", "url.query"],
     "c-ip": "source.ip",
     "cs-method": "http.request.method",
     "cs-uri-query": ["url.query", "url.original"],
