@@ -12,7 +12,8 @@ alternation that matched many rows (tried one by one on a sample of those rows) 
 groups of their own for the next batches: the cost follows what the traffic is like.
 Grouping never changes a result, only which rows are looked at (a superset of the matching
 rows, always). Case-insensitive ASCII literals are searched in the lower-cased column (which
-the equality tests share), a smaller automaton than `(?i)`.
+the equality tests share), a smaller automaton than `(?i)`; equality tests and lists of
+values (one set-membership test) are their own probes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ import pyarrow.compute as pc
 from detector.detection.compiler import Expr, FrameView, Leaf, _to_bool
 
 KIND_FIELD = "log.kind"
+# The raw line: the longest column, and nothing else tests it lower-cased, so its patterns
+# search it with (?i) rather than pay for a lower-cased copy.
+RAW_FIELD = "log.original"
 
 #: An alternation matching more than this share of a batch (and more than MIN_SPLIT rows) is
 #: split for the next batches.
@@ -39,7 +43,8 @@ SAMPLE = 256
 BROAD_SAMPLE_SHARE = 0.05
 
 
-Pattern = tuple[str, str, bool]  # (field, RE2 pattern, searched in the lower-cased column)
+# (field, RE2 pattern, searched in the lower-cased column, or the equality test itself)
+Pattern = tuple[str, str, bool, "Leaf | None"]
 Clause = tuple[Pattern, ...]  # at least one of these matches
 
 
@@ -61,26 +66,23 @@ def _leaf_need(leaf: Leaf) -> Need | None:
     if leaf.pattern is None:
         return None
     literal = leaf.key[0] in ("contains", "startswith", "endswith")
-    if literal and leaf.ignore_case and leaf.pattern.isascii():
-        return Need((((leaf.field, leaf.pattern.lower(), True),),), max(len(leaf.pattern.strip("^$")), 1))
+    if literal and leaf.ignore_case and leaf.pattern.isascii() and leaf.field != RAW_FIELD:
+        return Need((((leaf.field, leaf.pattern.lower(), True, None),),), max(len(leaf.pattern.strip("^$")), 1))
     if leaf.key[0] == "regex" and leaf.literal and len(leaf.literal) >= 3 and leaf.literal.isascii():
         # `select * from`: every match contains `select `; search that plain text instead
-        text = leaf.literal.lower() if leaf.ignore_case else leaf.literal
-        return Need((((leaf.field, re.escape(text), leaf.ignore_case),),), len(leaf.literal))
+        lower = leaf.ignore_case and leaf.field != RAW_FIELD
+        text = re.escape(leaf.literal.lower() if lower else leaf.literal)
+        text = text if lower or not leaf.ignore_case else f"(?i:{text})"
+        return Need((((leaf.field, text, lower, None),),), len(leaf.literal))
     wrapped = f"(?i:{_unanchored(leaf.pattern)})" if leaf.ignore_case else f"(?:{_unanchored(leaf.pattern)})"
-    return Need((((leaf.field, wrapped, False),),), max(len(leaf.pattern.strip("^$")), 1) if literal else 3)
+    return Need((((leaf.field, wrapped, False, None),),), max(len(leaf.pattern.strip("^$")), 1) if literal else 3)
 
 
-def _equality_need(leaf: Leaf) -> Need | None:
-    """`field == value` (or one of values) as the anchored alternation of the literals, on
-    the lower-cased column unless cased. Only ASCII values: lower-casing them and the column
-    then agree, so the pattern matches every row the test can."""
+def _equality_need(leaf: Leaf) -> Need:
+    """`field == value` (or one of values): the test itself is the probe, one cheap pass
+    (an equality, a set membership) whose mask the rule's evaluation then reuses."""
     values = [leaf.key[2]] if leaf.key[0] == "eq" else list(leaf.key[2])
-    if not values or not all(isinstance(v, str) and v.isascii() for v in values):
-        return None
-    cased = bool(leaf.key[3])
-    body = "|".join(re.escape(v if cased else v.lower()) for v in values)
-    return Need((((leaf.field, f"^(?:{body})$", not cased),),), max(1, min(len(v) for v in values)))
+    return Need((((leaf.field, "", False, leaf),),), max(1, min(len(str(v)) for v in values)))
 
 
 def _unanchored(pattern: str) -> str:
@@ -129,21 +131,30 @@ def _any_of(needs: list[Need | None]) -> Need | None:
 
 
 class Probe(NamedTuple):
-    """One needed pattern: searched in `field` (lower-cased or not) on rows of `kinds`."""
+    """One needed pattern: searched in `field` (lower-cased or not) on rows of `kinds`; or
+    an equality test run as it is."""
 
     field: str
     kinds: frozenset[str] | None
     lower: bool
     pattern: str
+    leaf: Leaf | None = None
 
 
 class Group(NamedTuple):
-    """Probes searched together as one alternation (same field, kinds, casing)."""
+    """Probes searched together: one alternation (same field, kinds, casing), or the values of
+    equality probes of one field as one set-membership test."""
 
     field: str
     kinds: frozenset[str] | None
     lower: bool
     ids: tuple[int, ...]
+    values: bool = False  # a set of equality values, not patterns
+
+
+def _values(probe: Probe) -> list[str]:
+    key = probe.leaf.key  # type: ignore[union-attr]
+    return [str(key[2])] if key[0] == "eq" else [str(v) for v in key[2]]
 
 
 class RulePrefilter:
@@ -157,16 +168,22 @@ class RulePrefilter:
             if need is not None and not need.clauses and need.kinds is not None:
                 self.by_kinds.setdefault(need.kinds, []).append(key)
         self.unfiltered = [k for k, n in needs.items() if n is None or (not n.clauses and n.kinds is None)]
-        probes = {key: [[Probe(f, need.kinds, low, p) for f, p, low in c] for c in need.clauses] for key, need in usable.items()}
+        probes = {
+            key: [[Probe(f, need.kinds, low, p, lf) for f, p, low, lf in c] for c in need.clauses]
+            for key, need in usable.items()
+        }
         self.probes: list[Probe] = list(dict.fromkeys(p for clauses in probes.values() for c in clauses for p in c))
         index = {p: i for i, p in enumerate(self.probes)}
         self.rule_clauses = {
             key: tuple(tuple(index[p] for p in clause) for clause in clauses) for key, clauses in probes.items()
         }
-        by_group: dict[tuple[str, frozenset[str] | None, bool], list[int]] = {}
+        by_group: dict[tuple[str, frozenset[str] | None, bool, bool], list[int]] = {}
         for i, probe in enumerate(self.probes):
-            by_group.setdefault((probe.field, probe.kinds, probe.lower), []).append(i)
-        self.groups: list[Group] = [Group(*key, tuple(ids)) for key, ids in by_group.items()]
+            if probe.leaf is not None:  # equality values of one field and casing: one set test
+                by_group.setdefault((probe.field, None, not probe.leaf.key[3], True), []).append(i)
+            else:
+                by_group.setdefault((probe.field, probe.kinds, probe.lower, False), []).append(i)
+        self.groups: list[Group] = [Group(f, k, low, tuple(ids), v) for (f, k, low, v), ids in by_group.items()]
 
     @property
     def fields(self) -> list[str]:
@@ -198,6 +215,8 @@ class RulePrefilter:
         out = np.zeros(view.n, dtype=bool)
         if arr is None or pa.types.is_null(arr.type):
             return out
+        if group.values:
+            return self._in(arr, group.ids)
         pattern = "|".join(self.probes[i].pattern for i in group.ids)
         rows = None if group.kinds is None else _kind_rows(kinds, group.kinds)
         if rows is None or len(rows) == view.n:
@@ -219,8 +238,7 @@ class RulePrefilter:
                 continue
             column = view.lower(group.field) if group.lower else view.text(group.field)
             sample = column.take(pa.array(hits[:: max(1, len(hits) // SAMPLE)][:SAMPLE]))  # type: ignore[union-attr]
-            broad = [i for i in group.ids
-                     if _to_bool(pc.match_substring_regex(sample, self.probes[i].pattern)).mean() > BROAD_SAMPLE_SHARE]
+            broad = [i for i in group.ids if self._probe(sample, i, group.values).mean() > BROAD_SAMPLE_SHARE]
             if broad:
                 parts = [(i,) for i in broad] + [tuple(i for i in group.ids if i not in broad)]
             else:
@@ -228,6 +246,14 @@ class RulePrefilter:
                 parts = [group.ids[:half], group.ids[half:]]
             out.extend(group._replace(ids=ids) for ids in parts if ids)
         return out
+
+
+    def _in(self, arr: pa.Array, ids: tuple[int, ...]) -> np.ndarray:
+        values = sorted({v for i in ids for v in _values(self.probes[i])})
+        return _to_bool(pc.is_in(arr, value_set=pa.array(values, pa.string()).cast(arr.type)))
+
+    def _probe(self, sample: pa.Array, i: int, values: bool) -> np.ndarray:
+        return self._in(sample, (i,)) if values else _to_bool(pc.match_substring_regex(sample, self.probes[i].pattern))
 
 
 def _kind_rows(kinds: pa.Array | None, wanted: frozenset[str]) -> np.ndarray:
