@@ -179,11 +179,14 @@ def sigma_check(paths: tuple[Path, ...], fmt: str) -> int:
     if fmt == "json":
         emit_json({"problems": list(load.problems), "rules": [o.to_dict() for o in load.outcomes],
                    "in_scope": load.in_scope, "loaded": load.count("loaded")})
+    elif load.problems:
+        for line in load.problems:
+            say(terminal_safe(line, limit=None))
     else:
-        for line in [*load.problems, *rule_lines(load), *totals_lines(load), *logsource_table(load)]:
+        for line in [*rule_lines(load), *totals_lines(load), *logsource_table(load)]:
             say(terminal_safe(line, limit=None))
     if load.problems:
-        say(f"logwarden: {len(load.problems)} file problem(s): not valid Sigma", to_stderr=True)
+        say(f"logwarden: {len(load.problems)} problem(s) (file:line above); nothing was loaded", to_stderr=True)
         return 2
     return 1 if load.count("skipped") else 0
 
