@@ -9,7 +9,8 @@ rows where one of its own patterns' alternations matched, in a view of just thos
 A single broad pattern (`/images/`, `POST`) would make its alternation match most rows, and
 every rule sharing it would run on the whole batch. So the patterns that match often in an
 alternation that matched many rows (tried one by one on a sample of those rows) move to
-groups of their own for the next batches: the cost follows what the traffic is like.
+groups of their own, before the rules run and for the batches after: the cost follows what
+the traffic is like.
 Grouping never changes a result, only which rows are looked at (a superset of the matching
 rows, always). Case-insensitive ASCII literals are searched in the lower-cased column (which
 the equality tests share), a smaller automaton than `(?i)`; equality tests and lists of
@@ -191,10 +192,15 @@ class RulePrefilter:
 
     def candidates(self, view: FrameView) -> tuple[dict[tuple[str, ...], np.ndarray], list[str]]:
         """(rule keys -> row indices they are evaluated on) buckets, and the rules without a
-        need (evaluated on every row). Isolates broad patterns for the next batch."""
+        need (evaluated on every row). Broad patterns are isolated before the rules run."""
         groups = self.groups  # matching may run on two threads: work on one snapshot
         kinds = view.lower(KIND_FIELD)
         masks = [self._mask(view, kinds, group) for group in groups]
+        refined = self._isolate_broad(groups, masks, view)
+        if refined != groups:  # broad patterns isolated now, for this batch already
+            known = dict(zip(groups, masks))
+            masks = [known[g] if g in known else self._mask(view, kinds, g) for g in refined]
+            groups = self.groups = refined
         group_of = {i: position for position, group in enumerate(groups) for i in group.ids}
         buckets: dict[tuple[tuple[int, ...], ...], list[str]] = {}
         for key, clauses in self.rule_clauses.items():
@@ -206,7 +212,6 @@ class RulePrefilter:
             rows[tuple(keys)] = np.flatnonzero(mask)
         for wanted, keys in self.by_kinds.items():
             rows[tuple(keys)] = _kind_rows(kinds, wanted)
-        self.groups = self._isolate_broad(groups, masks, view)
         return rows, self.unfiltered
 
     def _mask(self, view: FrameView, kinds: pa.Array | None, group: Group) -> np.ndarray:
@@ -226,9 +231,9 @@ class RulePrefilter:
         return out
 
     def _isolate_broad(self, groups: list[Group], masks: list[np.ndarray], view: FrameView) -> list[Group]:
-        """The groups for the next batch: from an alternation that matched many rows, the
-        patterns that match often (tried one by one on a sample of those rows) move to groups
-        of their own; an alternation of many rare ones is halved."""
+        """Better groups: from an alternation that matched many rows, the patterns that match
+        often (tried one by one on a sample of those rows) move to groups of their own; an
+        alternation of many rare ones is halved."""
         limit = max(MIN_SPLIT, int(view.n * BROAD_SHARE))
         out: list[Group] = []
         for group, mask in zip(groups, masks):
