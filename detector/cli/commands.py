@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from detector.cli.common import emit_json, format_option, now_option, say, state_options
+from detector.cli.common import emit_json, format_option, now_option, say, sigma_option, state_options
 from detector.cli.root import cli
 from detector.config import Config
 from detector.errors import UsageError
@@ -99,6 +99,7 @@ def finding_line(finding: Finding) -> str:
 @state_options
 @click.option("--checklist", "checklist_dir", type=click.Path(path_type=Path), default=None,
               help="checklist directory (default: the config's, else the bundled one)")
+@sigma_option
 @format_option("text", "json")
 @click.option("--no-escalate", is_flag=True, help="record findings but do not run the escalation engine")
 @click.option("--since", "since_text", default=None, metavar="DURATION|ISO8601",
@@ -113,6 +114,7 @@ def scan(
     paths: tuple[Path, ...],
     config: Config,
     checklist_dir: Path | None,
+    sigma_paths: tuple[Path, ...],
     fmt: str,
     no_escalate: bool,
     since_text: str | None,
@@ -126,7 +128,11 @@ def scan(
 
     require_paths(list(paths))  # a mistyped path leaves no state or lock behind (exit 2)
     since = _since(since_text, now)
-    engine = load_engine(checklist_dir or config.checklist, now=now)
+    engine = load_engine(checklist_dir or config.checklist, now=now, sigma=sigma_paths)
+    sigma = engine.checklist.extra.get("sigma")
+    if sigma is not None and sigma.count("skipped"):
+        say(f"{sigma.count('loaded')} Sigma rules loaded, {sigma.count('skipped')} skipped "
+            "(`logwarden rules sigma-check PATH` says why)", to_stderr=True)
     if not no_escalate or baseline:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"

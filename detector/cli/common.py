@@ -64,6 +64,14 @@ def format_option(*choices: str, default: str = "text") -> Callable[[F], F]:
     )
 
 
+def sigma_option(func: F) -> F:
+    """--sigma PATH (repeatable): Sigma rule files or folders loaded next to the checklist."""
+    return click.option(
+        "--sigma", "sigma_paths", multiple=True, type=click.Path(path_type=Path),
+        help="Sigma rule file or folder, loaded next to the checklist's scenarios (repeatable)",
+    )(func)
+
+
 def emit_json(document: Any) -> None:
     """One JSON document on stdout (the machine-readable contract, DESIGN §9)."""
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str))
