@@ -102,6 +102,8 @@ class Scenario:
     path: Path
     content_hash: str
     description: str = ""
+    falsepositives: tuple[str, ...] = ()  # what else makes it fire: told to the responder
+    references: tuple[str, ...] = ()
 
     @property
     def threshold(self) -> int:

@@ -11,6 +11,7 @@ from detector.cli.common import emit_json, format_option, now_option, say, state
 from detector.cli.matchview import MatchSummary, match_files
 from detector.cli.root import cli
 from detector.config import Config
+from detector.errors import ProblemsError
 from detector.textsafe import terminal_safe
 
 checklist_option = click.option(
@@ -26,10 +27,20 @@ def rules() -> None:
 
 @rules.command()
 @checklist_option
-def validate(checklist_dir: Path | None) -> None:
+@format_option("text", "json")
+def validate(checklist_dir: Path | None, fmt: str) -> None:
     """Check every scenario; print every problem as file:line, exit 2 if any."""
-    checklist = load_checklist(checklist_dir)
-    say(f"checklist {checklist.version}: {len(checklist.scenarios)} scenarios, no problems")
+    if fmt == "text":
+        checklist = load_checklist(checklist_dir)
+        say(f"checklist {checklist.version}: {len(checklist.scenarios)} scenarios, no problems")
+        return
+    try:
+        checklist = load_checklist(checklist_dir)
+    except ProblemsError as exc:
+        emit_json({"ok": False, "problems": exc.problems})
+        click.get_current_context().exit(exc.exit_code)
+    emit_json({"ok": True, "problems": [], "checklist": {
+        "version": checklist.version, "directory": str(checklist.directory), "scenarios": len(checklist.scenarios)}})
 
 
 @rules.command(name="list")

@@ -25,11 +25,12 @@ def run_scan(
     sink: BatchSink | None = None,
     log: Callable[[str], None] | None = None,
     chunk_size: int | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
     """Read everything new under `paths` (or the inventory) once. The caller holds the lock."""
     sources = resolve_sources(config, paths)
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
-    ingest = Ingest(store, now, sink=sink, default_timezone=config.timezone, log=log, **kwargs)
+    ingest = Ingest(store, now, sink=sink, default_timezone=config.timezone, log=log, on_progress=on_progress, **kwargs)
     result = ingest.run(sources.files, sources.in_scope)
 
     # Missing and silent sources become defects; those that recovered (a source that matches

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from detector.errors import StateError
-from detector.model import iso, parse_iso
+from detector.model import iso, parse_iso, severity_rank
 from detector.state.store import Store
 from escalation.audit import AuditTrail
 from escalation.channels.notification import Channel, ChannelError, Notification
@@ -178,7 +178,8 @@ class Outbox:
             " ORDER BY next_attempt_at, created_at, id",
             (bound,),
         ).fetchall()
-        return [row for row in rows if parse_iso(row["next_attempt_at"]) <= now]  # type: ignore[operator]
+        due = [row for row in rows if parse_iso(row["next_attempt_at"]) <= now]  # type: ignore[operator]
+        return sorted(due, key=_urgency)
 
     def _send(self, row: Any, down: dict[str, str]) -> _Outcome:
         """Try the channel; every failure becomes an outcome, nothing escapes to the other messages."""
@@ -297,6 +298,18 @@ class Outbox:
     def _require_transaction(self, what: str) -> None:
         if not self.store.conn.in_transaction:
             raise StateError(f"outbox {what} must run inside the store transaction of the change that causes it")
+
+
+def _urgency(row: Any) -> tuple[int, str, str, str]:
+    """Delivery order of due messages: the worst incident first, then the earliest evidence
+    (a first scan over old logs queues hundreds; the critical page must not wait behind them)."""
+    try:
+        payload = json.loads(row["payload"])
+        rank = severity_rank(payload.get("severity", "informational"))
+        first_seen = payload.get("first_seen") or ""
+    except (ValueError, TypeError, AttributeError):  # unreadable rows fail in _send, last
+        rank, first_seen = -1, ""
+    return (-rank, first_seen, row["created_at"], row["id"])
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
