@@ -63,7 +63,12 @@ def test_html_is_self_contained_and_scriptless(doc: dict[str, Any]) -> None:
 
 def test_markdown_escapes_log_content(doc: dict[str, Any]) -> None:
     md = render(doc, "md")
-    assert "<script" not in md and "<img" not in md
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(md)  # as a CommonMark/GFM viewer shows it
+    assert "<script" not in html and "<img" not in html and "&amp;lt;" not in html
+    # evidence sits in code spans: shown as the log wrote it (`<`, not `&lt;`), never as markup
+    assert "<code>Nov 16 10:00:05 bastion sshd[1]: Failed password for &lt;img src=x" in html
     assert r"checked \*bastion\* \| see \[runbook\]\(http://evil\.example/\) &lt;b&gt;now&lt;/b&gt;" in md
     hook = next(line for line in md.splitlines() if line.startswith("| hook |"))
     assert hook.count(" | ") == 12  # 13 columns: the payload's pipe does not add a cell
