@@ -4,6 +4,8 @@ call the library, print. Part of the CLI root (the one place that may call escal
 from __future__ import annotations
 
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,14 @@ def _print_summary(result: RunResult, findings: list[Finding], quiet: bool, colo
         click.echo(line, color=color)
 
 
+def _write_metrics(path: Path, result: RunResult, findings: list[Finding], store: Store, seconds: float) -> None:
+    """`--metrics-file`: the run's figures for node_exporter (imported only when asked for)."""
+    from detector.daemon.metrics import read_snapshot
+    from detector.runs.metricsfile import write_metrics_file
+
+    write_metrics_file(path, result.stats, findings, read_snapshot(store), datetime.now(timezone.utc), seconds)
+
+
 def _findings_of_run(store: Store, result: RunResult) -> list[Finding]:
     ids: dict[str, None] = {}
     for _, finding_id, _ in store.finding_changes_since(result.finding_seq_before, limit=1_000_000):
@@ -73,6 +83,8 @@ def _findings_of_run(store: Store, result: RunResult) -> list[Finding]:
               show_default=True, help="colour severities (auto: on a terminal, unless NO_COLOR is set)")
 @click.option("--progress/--no-progress", default=None,
               help="progress line on stderr for long scans (default: when stderr is a terminal)")
+@click.option("--metrics-file", type=click.Path(path_type=Path), default=None,
+              help="write this run's figures for node_exporter's textfile collector (a *.prom file, 0644)")
 @click.option("--chunk-size", type=click.IntRange(min=4096), default=None, hidden=True)
 def scan(
     paths: tuple[Path, ...],
@@ -85,11 +97,17 @@ def scan(
     quiet: bool,
     color_choice: str,
     progress: bool | None,
+    metrics_file: Path | None,
     chunk_size: int | None,
 ) -> int:
     """Read what is new in log files or directories (or the configured sources) and detect."""
     from detector.detection.engine import load_engine
 
+    started = time.monotonic()
+    if metrics_file is not None:
+        from detector.runs.metricsfile import check_metrics_path
+
+        check_metrics_path(metrics_file)
     engine = load_engine(checklist_dir or config.checklist, now=now)
     if not no_escalate:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
@@ -117,6 +135,8 @@ def scan(
             if not json_out:  # the summary comes before the notifications the stdout channel prints
                 _print_summary(result, findings, quiet, scanview.use_color(color_choice))
             escalation = None if no_escalate else _escalate(store, config, now, json_out)
+            if metrics_file is not None:
+                _write_metrics(metrics_file, result, findings, store, time.monotonic() - started)
     if json_out:
         emit_json(
             {
