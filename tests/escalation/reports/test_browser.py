@@ -94,7 +94,9 @@ def test_payloads_are_shown_as_text_and_never_run(pages: dict[str, Any], page: s
 def test_escalation_charts_and_tables_render(pages: dict[str, Any]) -> None:
     dom = pages["escalation"]
     charts = re.findall(r'<svg class="chart[^"]*".*?</svg>', dom, re.S)
-    assert len(charts) == 8
+    trend = [c for c in charts if c.startswith('<svg class="chart trend"')]
+    charts = [c for c in charts if not c.startswith('<svg class="chart trend"')]
+    assert len(charts) == 8 and len(trend) == 1
     bars = [float(w) for chart in charts[:4] for w in re.findall(r'<rect class="\w+" x="\d+" y="\d+" width="([\d.]+)"', chart)]
     assert len(bars) == 12 and max(bars) == BAR_AREA  # 3 classes of day x 4 measures; the longest fills the axis
     week = charts[6]

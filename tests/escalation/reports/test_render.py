@@ -58,7 +58,7 @@ def test_html_is_self_contained_and_scriptless(doc: dict[str, Any]) -> None:
     assert all(attrs["href"].startswith("#") for tag, attrs in parser.tags if tag == "a")
     csp = next(attrs["content"] for tag, attrs in parser.tags if attrs.get("http-equiv") == "Content-Security-Policy")
     assert csp.startswith("default-src 'none'")  # no script may run, nothing may load
-    assert sum(1 for tag, _ in parser.tags if tag == "svg") == 8  # 4 durations, by day, channels, 2 policy weeks
+    assert sum(1 for tag, _ in parser.tags if tag == "svg") == 9  # trend, 4 durations, by day, channels, 2 policy weeks
 
 
 def test_markdown_escapes_log_content(doc: dict[str, Any]) -> None:
