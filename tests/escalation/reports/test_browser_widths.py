@@ -9,18 +9,11 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import statekit
 
-from detector.checklist import load_checklist
-from escalation.reports.escalation_report import build_escalation_report
-from escalation.reports.evidence import Inputs
-from escalation.reports.maturity import build_maturity_report
-from escalation.reports.periods import Period
-from escalation.reports.render import render
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER = next((found for name in BROWSERS if (found := shutil.which(name))), None)
@@ -75,12 +68,7 @@ def measure(page: Path, width: int, profile: Path) -> tuple[int, int, list[str]]
 @pytest.fixture(scope="module")
 def pages(kit: statekit.Kit, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("widths")
-    with kit.store() as store:
-        audit = kit.audit(store).verify()
-        escalation = render(build_escalation_report(store, statekit.PERIOD, statekit.NOW, kit.policy_set, audit), "html")
-        inputs = Inputs(store, kit.config, load_checklist(kit.config.checklist), kit.policy_set, statekit.NOW,
-                        Period(statekit.NOW - timedelta(days=365), statekit.NOW), audit)
-        maturity = render(build_maturity_report(inputs), "html")
+    escalation, maturity = statekit.html_reports(kit)
     files = {}
     for name, html in (("escalation", escalation), ("maturity", maturity),
                        ("control", escalation.replace("</h1>", "</h1>" + WIDE, 1))):
