@@ -115,11 +115,14 @@ def run_checks(state: Path, now: datetime, stale_after: timedelta) -> list[Check
     try:
         row = conn.execute("SELECT mode, started_at, finished_at, stats FROM runs WHERE finished_at IS NOT NULL"
                            " ORDER BY id DESC LIMIT 1").fetchone()
+        committed = conn.execute("SELECT MAX(committed_at) FROM ingest_log").fetchone()[0]
         defects = conn.execute("SELECT kind, severity, subject FROM defects WHERE status = 'open'"
                                " ORDER BY severity, kind").fetchall()
     finally:
         conn.close()
-    checks = [_last_run(row, now, stale_after)]
+    checks = [_last_run(row, now, stale_after) if row is not None or committed is None else Check(
+        "last run", OK, f"no cron run recorded; lines last committed {committed} (the daemon records no runs: "
+                        "its /health endpoint tells when it last passed)")]
     if defects:
         worst = "fail" if any(d["severity"] in ("high", "critical") for d in defects) else WARN
         shown = "; ".join(f"{d['kind']} {d['subject']}" for d in defects[:3])

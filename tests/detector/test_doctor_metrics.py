@@ -123,3 +123,18 @@ def test_metrics_file_parses_holds_the_run_and_is_readable_by_node_exporter(site
     assert prom.read_text() == before
     code, _, err = _lw(capsys, "scan", "-c", str(site / "logwarden.yaml"), "--metrics-file", str(site / "lw.txt"))
     assert code == 2 and "*.prom" in err and not (site / "lw.txt").exists()
+
+
+def test_doctor_under_the_daemon_which_records_no_runs(site: Path, capsys) -> None:
+    """`watch` drives the pipeline without a `runs` row: the doctor says when lines were last
+    committed instead of calling a running daemon a stopped cron job."""
+    from detector.config import load_config
+    from detector.runs.scan import run_scan
+    from detector.state.store import Store
+
+    config = load_config(site / "logwarden.yaml")
+    with Store(config.state) as store:
+        run_scan(store, config, [], NOW)
+    code, doc = _doctor(capsys, site, NOW + timedelta(days=3))
+    (last,) = [c for c in doc["checks"] if c["area"] == "last run"]
+    assert code == 0 and last["status"] == "ok" and "the daemon records no runs" in last["detail"]
