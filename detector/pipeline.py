@@ -135,6 +135,7 @@ class Ingest:
         should_stop: Callable[[], bool] | None = None,
         bounded: bool = False,
         on_batch: Callable[[float], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         self.store = store
         self.now = now
@@ -149,6 +150,9 @@ class Ingest:
         # otherwise read it in many tiny batches; what is appended meanwhile is the next pass's.
         self.bounded = bounded
         self.on_batch = on_batch  # told each committed batch's wall time (daemon metrics)
+        # told (bytes done, bytes planned or None when a compressed file makes it unknown)
+        # after each committed batch: the CLI's progress line
+        self.on_progress = on_progress
 
     def run(self, files: list[LogFile], in_scope: Callable[[FileRecord], bool]) -> RunResult:
         seq_row = self.store.execute("SELECT COALESCE(MAX(seq), 0) FROM finding_log").fetchone()
@@ -210,6 +214,8 @@ class Ingest:
         records = [a.record for a in reads]
         stats = [FileStats(path=str(a.file.path), format=a.record.format, how=a.how) for a in reads]
         ended: list[int] = []
+        planned = _planned_bytes(reads)
+        done = 0
         interleave: Interleave[ParsedBatch | FileEnd] = Interleave(
             [a.file.stream for a in reads],
             open_file=lambda i: self._batches(reads[i], contexts[i]),
@@ -224,6 +230,9 @@ class Ingest:
                     records[i] = self._process_batch(item, records[i], contexts[i], stats[i], step.watermark)
                     if self.on_batch is not None:
                         self.on_batch(time.monotonic() - started)
+                    if self.on_progress is not None:
+                        done += item.batch.end_offset - item.batch.start_offset
+                        self.on_progress(done, planned)
                     if self.should_stop():
                         break
                 elif isinstance(item, FileEnd):
@@ -470,6 +479,14 @@ class Ingest:
                 for fs in per_file
             ],
         }
+
+
+def _planned_bytes(reads: list[Assignment]) -> int | None:
+    """Bytes this run is about to read, or None when a compressed file hides its size."""
+    sizes = [a.identity.size for a in reads]
+    if any(size is None for size in sizes):
+        return None
+    return sum(max(0, size - a.record.offset) for size, a in zip(sizes, reads) if size is not None)
 
 
 def _first_per_reason(reasons: pa.Array, per_reason: int) -> list[tuple[int, str]]:

@@ -33,8 +33,12 @@ def markdown_safe(text: str, limit: int | None = 2000) -> str:
 
 
 def markdown_code(text: str, limit: int | None = 2000) -> str:
-    """Inline code span that cannot be broken out of (fence longer than any backtick run)."""
-    safe = terminal_safe(text, limit).replace("<", "&lt;").replace(">", "&gt;")
+    """Inline code span that cannot be broken out of (fence longer than any backtick run).
+
+    Nothing inside is entity-escaped: CommonMark shows a code span's content literally (an
+    `&lt;` there would be read as those four characters) and never parses HTML in it; the
+    fence and the removed line breaks are what keep the text inside."""
+    safe = terminal_safe(text, limit)
     longest = max((len(m) for m in re.findall(r"`+", safe)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if safe.startswith("`") or safe.endswith("`") or not safe else ""

@@ -253,6 +253,19 @@ def _str_list(path: Path, node: LineDict, key: str, problems: _Problems, hint: s
     return list(value)
 
 
+def _notes(value: Any) -> tuple[str, ...]:
+    """Free-text notes for people (false positives, references). Lenient on purpose: an
+    unquoted `A job: ...` is a one-key mapping in YAML, and is shown as the text it was."""
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            out.extend(f"{k}: {v}" for k, v in item.items())
+        elif item is not None:
+            out.append(str(item))
+    return tuple(out)
+
+
 def _scenario(
     path: Path, data: LineDict, root: Path, settings: dict[str, Any], problems: _Problems
 ) -> Scenario | None:
@@ -268,6 +281,8 @@ def _scenario(
         problems.add(path, data.line_of("last_reviewed"), "last_reviewed must be a date such as 2026-11-01")
         last_reviewed = None
     custom_fields = tuple(_str_list(path, data, "custom_fields", problems, "[new_role]"))
+    falsepositives = _notes(data.get("falsepositives"))
+    references = _notes(data.get("references"))
     known_fields = set(ECS_FIELDS) | set(custom_fields)
     rules = _rules(path, data, known_fields, problems)
     correlation = _correlation(path, data, known_fields, problems)
@@ -301,8 +316,8 @@ def _scenario(
         content_hash=content_hash(data),
         description=str(data.get("description", "")),
         tags=tuple(f"attack.{t.lower()}" for t in attack),
-        references=tuple(str(r) for r in data.get("references") or () if isinstance(data.get("references"), list)),
-        falsepositives=tuple(str(f) for f in data.get("falsepositives") or () if isinstance(data.get("falsepositives"), list)),
+        falsepositives=falsepositives,
+        references=references,
     )
 
 

@@ -25,6 +25,7 @@ _COMMAND_MODULES = {
     "escalation": "escalation.cli.incidents",
     "report": "escalation.cli.reports",
     "exercise": "escalation.cli.reports",
+    "doctor": "detector.cli.doctor",
 }
 _loaded: set[str] = set()
 

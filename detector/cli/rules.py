@@ -11,6 +11,7 @@ from detector.cli.common import emit_json, format_option, now_option, say, sigma
 from detector.cli.matchview import MatchSummary, match_files
 from detector.cli.root import cli
 from detector.config import Config
+from detector.errors import ProblemsError
 from detector.textsafe import terminal_safe
 
 checklist_option = click.option(
@@ -27,16 +28,26 @@ def rules() -> None:
 @rules.command()
 @checklist_option
 @sigma_option
-def validate(checklist_dir: Path | None, sigma_paths: tuple[Path, ...]) -> None:
+@format_option("text", "json")
+def validate(checklist_dir: Path | None, sigma_paths: tuple[Path, ...], fmt: str) -> None:
     """Check every scenario; print every problem as file:line, exit 2 if any."""
-    checklist = load_checklist(checklist_dir, sigma_paths)
-    say(f"checklist {checklist.version}: {len(checklist.scenarios)} scenarios, no problems")
-    sigma = checklist.extra.get("sigma")
-    if sigma is not None:
-        from detector.checklist.sigma.report import totals_lines
+    if fmt == "text":
+        checklist = load_checklist(checklist_dir, sigma_paths)
+        say(f"checklist {checklist.version}: {len(checklist.scenarios)} scenarios, no problems")
+        sigma = checklist.extra.get("sigma")
+        if sigma is not None:
+            from detector.checklist.sigma.report import totals_lines
 
-        for line in totals_lines(sigma):
-            say(terminal_safe(line))
+            for line in totals_lines(sigma):
+                say(terminal_safe(line))
+        return
+    try:
+        checklist = load_checklist(checklist_dir, sigma_paths)
+    except ProblemsError as exc:
+        emit_json({"ok": False, "problems": exc.problems})
+        click.get_current_context().exit(exc.exit_code)
+    emit_json({"ok": True, "problems": [], "checklist": {
+        "version": checklist.version, "directory": str(checklist.directory), "scenarios": len(checklist.scenarios)}})
 
 
 @rules.command(name="list")

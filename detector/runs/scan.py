@@ -28,6 +28,7 @@ def run_scan(
     log: Callable[[str], None] | None = None,
     chunk_size: int | None = None,
     since: datetime | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
     """Read everything new under `paths` (or the inventory) once. The caller holds the lock.
     With `since`, every line is read and checkpointed but only events at or after it are
@@ -35,7 +36,9 @@ def run_scan(
     sources = resolve_sources(config, paths)
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
     recent = EventsSince(sink, since) if sink is not None and since is not None else None
-    ingest = Ingest(store, now, sink=recent or sink, default_timezone=config.timezone, log=log, **kwargs)
+    ingest = Ingest(
+        store, now, sink=recent or sink, default_timezone=config.timezone, log=log, on_progress=on_progress, **kwargs
+    )
     result = ingest.run(sources.files, sources.in_scope)
     if recent is not None:
         result.stats["events_before_since"] = recent.skipped

@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from detector.textsafe import markdown_code, markdown_safe
-from escalation.reports.charts import BarChart, bar_chart, week_grid
+from escalation.reports.charts import BarChart, bar_chart, trend_chart, week_grid
 from escalation.reports.stats import DAY_CLASSES
 
 FORMATS = ("html", "md", "json")
@@ -159,7 +159,8 @@ def escalation_charts(doc: dict[str, Any]) -> dict[str, Any]:
           "ok" if (c["delivery_rate"] or 0) >= 0.999 else "bad") for c in doc["channels"]],
     ) if doc["channels"] else None
     weeks = [week_grid(p) for p in (doc["policy"] or {}).get("policies", [])]
-    return {"metrics": metrics, "by_day": by_day, "channels": channels, "weeks": weeks}
+    return {"metrics": metrics, "by_day": by_day, "channels": channels, "weeks": weeks,
+            "trend": trend_chart(doc["trend"])}
 
 
 def maturity_charts(doc: dict[str, Any]) -> dict[str, Any]:
