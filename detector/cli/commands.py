@@ -88,6 +88,12 @@ def _since(text: str | None, now: Any) -> Any:
         raise UsageError(f"--since {exc}") from None
 
 
+def _note_skipped_sigma(sigma: Any) -> None:
+    if sigma is not None and sigma.count("skipped"):
+        say(f"{sigma.count('loaded')} Sigma rules loaded, {sigma.count('skipped')} skipped "
+            "(`logwarden rules sigma-check PATH` says why)", to_stderr=True)
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @state_options
@@ -140,10 +146,7 @@ def scan(
 
         check_metrics_path(metrics_file)
     engine = load_engine(checklist_dir or config.checklist, now=now, sigma=sigma_paths)
-    sigma = engine.checklist.extra.get("sigma")
-    if sigma is not None and sigma.count("skipped"):
-        say(f"{sigma.count('loaded')} Sigma rules loaded, {sigma.count('skipped')} skipped "
-            "(`logwarden rules sigma-check PATH` says why)", to_stderr=True)
+    _note_skipped_sigma(engine.checklist.extra.get("sigma"))
     if not no_escalate or baseline:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"
