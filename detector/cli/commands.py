@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from detector.cli.common import emit_json, format_option, now_option, say, state_options
+from detector.cli.common import emit_json, format_option, now_option, say, state_options, wait_option
 from detector.cli.root import cli
 from detector.config import Config
 from detector.model import SEVERITIES, Finding, severity_rank
@@ -83,6 +83,7 @@ def finding_line(finding: Finding) -> str:
 @now_option
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="exit 3 when a finding at or above this severity was raised or extended")
+@wait_option
 @click.option("--chunk-size", type=click.IntRange(min=4096), default=None, hidden=True)
 def scan(
     paths: tuple[Path, ...],
@@ -92,6 +93,7 @@ def scan(
     no_escalate: bool,
     now: Any,
     fail_on: str | None,
+    wait: float,
     chunk_size: int | None,
 ) -> int:
     """Read what is new in log files or directories (or the configured sources) and detect."""
@@ -101,7 +103,7 @@ def scan(
     if not no_escalate:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"
-    with StateLock(config.state, "scan"):
+    with StateLock(config.state, "scan", wait=wait):
         with Store(config.state) as store:
             engine.record_checklist(store, now)
             run_id = store.start_run("scan", now, engine.checklist.version)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from detector.cli.common import emit_json, format_option, now_option, say, state_options
+from detector.cli.common import emit_json, format_option, now_option, say, state_options, wait_option
 from detector.config import Config
 from detector.durations import parse_duration
 from detector.errors import NotFoundError, UsageError
@@ -260,10 +260,11 @@ def escalation() -> None:
 @state_options
 @now_option
 @format_option("text", "json")
-def tick(config: Config, now: datetime, fmt: str) -> None:
+@wait_option
+def tick(config: Config, now: datetime, fmt: str, wait: float) -> None:
     """Take in new findings, run every due timer, deliver due messages (for cron)."""
     json_out = fmt == "json"
-    with StateLock(config.state, "escalation tick"):
+    with StateLock(config.state, "escalation tick", wait=wait):
         with Store(config.state) as store:
             summary = escalate(store, config, now, stdout_is_data=json_out)
     if json_out:
