@@ -30,6 +30,7 @@ from typing import Any
 
 from detector.errors import StateError
 from detector.model import iso, parse_iso
+from detector.state.private import private_dirs, tighten_fd
 from detector.state.store import Store
 from escalation.schema import migrate_escalation
 
@@ -312,7 +313,7 @@ class AuditTrail:
 
     def _open_mirror(self) -> Any:
         """Append-only handle; the file is created 0600 whatever the process umask."""
-        self.mirror_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dirs(self.mirror_path.parent)
         old_umask = os.umask(0o077)
         try:
             fd = os.open(
@@ -320,6 +321,11 @@ class AuditTrail:
             )
         finally:
             os.umask(old_umask)
+        try:
+            tighten_fd(fd, self.mirror_path)
+        except BaseException:
+            os.close(fd)
+            raise
         return os.fdopen(fd, "ab")
 
     def _mirror_last(self) -> tuple[int, str] | None:

@@ -12,6 +12,7 @@ import traceback
 
 import click
 
+from detector.daemon.log import command_logging
 from detector.errors import LogwardenError, ProblemsError
 from detector.textsafe import terminal_safe
 
@@ -89,6 +90,7 @@ def _fail(exc: BaseException, line: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turn typed errors into one clear line and an exit code."""
     _debug["on"] = os.environ.get("LOGWARDEN_DEBUG", "") not in ("", "0")
+    command_logging()
     try:
         code = cli.main(args=argv, prog_name="logwarden", standalone_mode=False)
     except click.exceptions.Abort:

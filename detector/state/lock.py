@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from detector.errors import LockError
+from detector.state.private import private_dirs, tighten_fd
 
 
 class StateLock:
@@ -24,8 +25,9 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        tighten_fd(fd, self.path)
         deadline = time.monotonic() + self.wait
         while True:
             try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from detector.errors import StateError
 from detector.state.failures import state_failure
+from detector.state.private import private_dirs, tighten
 from detector.model import Defect, Finding, Peer, iso, parse_iso
 
 _DETECTOR_SCHEMA: Sequence[str] = (
@@ -181,7 +182,7 @@ def _create_state_file(path: Path) -> None:
     """A new state, created whole or not at all: built under a temporary name (0600, in a 0700
     directory) and linked into place. A crash cannot leave an empty file at `path`, so an empty
     file found there later is never mistaken for a new state (see `_check_is_state`)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
     temporary.unlink(missing_ok=True)
     fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
@@ -241,9 +242,12 @@ class Store:
             if not os.path.lexists(self.path):
                 _create_state_file(self.path)
             _check_is_state(self.path)
+            tighten(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self.conn.row_factory = sqlite3.Row
             self._prepare()
+            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode, maybe an old one
+                tighten(self.path.with_name(self.path.name + suffix))
         except (sqlite3.Error, OSError) as exc:
             raise state_failure(exc, self.path) from exc  # type: ignore[misc]
         finally:
