@@ -242,11 +242,10 @@ class Store:
             if not os.path.lexists(self.path):
                 _create_state_file(self.path)
             _check_is_state(self.path)
-            tighten(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self.conn.row_factory = sqlite3.Row
             self._prepare()
-            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode, maybe an old one
+            for suffix in ("", "-wal", "-shm"):  # ours (checked): private, whatever mode it came with
                 tighten(self.path.with_name(self.path.name + suffix))
         except (sqlite3.Error, OSError) as exc:
             raise state_failure(exc, self.path) from exc  # type: ignore[misc]
