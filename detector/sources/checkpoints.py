@@ -2,7 +2,8 @@
 
 A checkpoint record belongs to file *content*, not to a path. It is found again by device +
 inode (rename rotation) or, inside the same stream, by the hash of its first bytes (copytruncate
-copies, `.1` compressed to `.1.gz`). Before resuming, the bytes just before the offset must hash
+copies, `.1` compressed to `.1.gz`); failing that, by that hash across streams (a copy whose name
+no pattern knows, such as a `dateformat -%Y%m%d-%s` copy, or one moved by `olddir`). Before resuming, the bytes just before the offset must hash
 to what we stored; otherwise the file was rewritten and is read as new. A record that vanishes
 with unread bytes, or a live file that was truncated or replaced with nothing recoverable,
 is a *gap*: reported loudly and stored.
@@ -240,6 +241,7 @@ class Planner:
         self._match_by_inode(m)
         self._match_unchanged_archives(m)
         self._match_by_stream(m)
+        self._match_by_head(m)
         reads = [a for index in identities if (a := self._assignment(m, index)) is not None]
         vanished = self._vanished(m, in_scope)
         reads.sort(key=lambda a: (a.file.stream, a.file.generation, str(a.file.path)))
@@ -288,6 +290,23 @@ class Planner:
             if index in m.matched:
                 continue
             candidates = [r for r in by_stream.get(m.files[index].stream, []) if r.head_matches(identity)]
+            free = [r for r in candidates if r.uid not in m.claimed]
+            if free:
+                m.claim(max(free, key=lambda r: (r.fp_len, r.offset)), index, "copy-resumed")
+            elif candidates:
+                m.copies.add(index)
+
+    def _match_by_head(self, m: _Matching) -> None:
+        """Pass 3: a new name whose head is a record's, in another stream: a copy a rotation
+        named or placed where no stream pattern looks (custom `dateformat`, `olddir`). Claimed
+        only when that record lost its file (a truncated original); otherwise a duplicate. Across
+        streams a whole fingerprint must match (1 KiB of timestamped lines), not a short head."""
+        for index, identity in m.identities.items():
+            if index in m.matched or index in m.copies:
+                continue
+            stream = m.files[index].stream
+            candidates = [r for r in self.records.values()
+                          if r.stream != stream and r.fp_len >= FINGERPRINT_BYTES and r.head_matches(identity)]
             free = [r for r in candidates if r.uid not in m.claimed]
             if free:
                 m.claim(max(free, key=lambda r: (r.fp_len, r.offset)), index, "copy-resumed")
