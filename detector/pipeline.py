@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -118,6 +118,15 @@ class FileEnd:
     size_now: int | None = None
     stat_size: int | None = None
     stat_mtime: float | None = None
+
+
+def _replaced(handle: BinaryIO, assignment: Assignment) -> bool:
+    """Is the file now open another one than the file that was identified and planned?"""
+    try:
+        st = os.fstat(handle.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) != (assignment.identity.dev, assignment.identity.inode)
 
 
 class Ingest:
@@ -252,6 +261,11 @@ class Ingest:
             yield FileEnd(warning=f"logwarden: warning: {terminal_safe(str(file.path))}: cannot open ({exc})", opened=False)
             return
         with handle:
+            if _replaced(handle, assignment):
+                # renamed away and replaced since it was identified (a rotation in between):
+                # reading the new file under the old one's identity would mix their offsets
+                yield FileEnd(None, opened=False)
+                return
             reader = LineReader(
                 handle,
                 record.offset,

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import shutil
 from pathlib import Path
 
+import pytest
 from helpers import Scanner, access_lines, write
 from test_rotation import assert_exactly_once
+from watchkit import append, rotate_through_copy_dateext_and_olddir
 
 
 def test_copy_rotation_reads_neither_the_duplicate_nor_the_original_twice(scanner: Scanner, tmp_path: Path) -> None:
@@ -137,3 +140,86 @@ def test_two_logs_that_start_alike_are_both_read(scanner: Scanner, tmp_path: Pat
     write(tmp_path / "two.log", banner + access_lines(100, 5))
     scanner.scan(tmp_path)
     assert sorted(scanner.sink.lines) == sorted(access_lines(0, 5) + access_lines(100, 5))
+
+
+def test_a_first_scan_reads_a_copy_rotation_once(scanner: Scanner, tmp_path: Path) -> None:
+    """A new state meets the live file and its `copy` duplicates (plain and compressed) at
+    once: each line once, from the live file."""
+    log = tmp_path / "access.log"
+    a, b, c = access_lines(0, 40), access_lines(40, 20), access_lines(60, 10)
+    write(log, a)
+    with open(log, "rb") as plain, gzip.open(tmp_path / "access.log.2.gz", "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    write(log, b, mode="a")
+    shutil.copyfile(log, tmp_path / "access.log.1")
+    write(log, c, mode="a")
+    (tmp_path / "other.log").write_text("\n".join(access_lines(500, 3)) + "\n")  # not a copy: read
+    scanner.scan(tmp_path)
+    assert_exactly_once(scanner, a + b + c + access_lines(500, 3))
+
+
+def test_a_copy_that_diverges_after_its_head_is_read(scanner: Scanner, tmp_path: Path) -> None:
+    """Same first kilobytes, different content after: two logs, both read."""
+    a = access_lines(0, 40)
+    write(tmp_path / "access.log", a + access_lines(100, 5))
+    write(tmp_path / "access.log.1", a + access_lines(200, 3))
+    scanner.scan(tmp_path)
+    read = scanner.sink.lines
+    assert sorted(set(read)) == sorted(set(a + access_lines(100, 5) + access_lines(200, 3)))
+    assert all(line in read for line in access_lines(200, 3))
+
+
+# Which of the 7 writes of `rotate_through_copy_dateext_and_olddir` a scan follows: none, all,
+# each alone, and a fixed sample of the other 120 orders of events (all 128 take a minute).
+_MOMENTS = sorted({0, 127, *(1 << k for k in range(7)), *random.Random(18).sample(range(128), 10)})
+
+
+def test_copy_dateext_and_olddir_read_once_whenever_the_scans_happen(tmp_path: Path) -> None:
+    for moments in _MOMENTS:
+        root = tmp_path / f"moments-{moments}"
+        logs = root / "logs"
+        logs.mkdir(parents=True)
+        scanner = Scanner(state=root / "state.db")
+        calls = iter(range(7))
+        written: list[str] = []
+
+        def write_then_maybe_scan(path: Path, lines: list[str]) -> None:
+            append(path, lines)
+            written.extend(lines)
+            if moments >> next(calls) & 1:
+                scanner.scan(logs)
+
+        rotate_through_copy_dateext_and_olddir(logs, write_then_maybe_scan)
+        scanner.scan(logs)
+        scanner.scan(logs)
+        assert sorted(scanner.sink.lines) == sorted(written), f"scans after writes {moments:07b}"
+        assert scanner.gaps() == [], f"scans after writes {moments:07b}"
+
+
+def test_a_rotation_between_planning_and_reading_does_not_mix_two_files(
+    scanner: Scanner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """logrotate renames the log after the scan identified it and before it opens it: the new
+    file must not be read as the old one (its offset would then be applied to the other)."""
+    import detector.sources.checkpoints as checkpoints
+
+    log = tmp_path / "access.log"
+    old, new = access_lines(0, 30), access_lines(30, 2)
+    write(log, old)
+    real_identify = checkpoints.identify
+    rotated: list[bool] = []
+
+    def identify_then_rotate(path: Path, compression: str | None):  # noqa: ANN202
+        identity = real_identify(path, compression)
+        if path == log and not rotated:
+            rotated.append(True)
+            os.rename(log, tmp_path / "access.log-20261121")
+            write(log, new)
+        return identity
+
+    monkeypatch.setattr(checkpoints, "identify", identify_then_rotate)
+    scanner.scan(tmp_path)
+    scanner.scan(tmp_path)
+    scanner.scan(tmp_path)
+    assert_exactly_once(scanner, old + new)
+    assert scanner.gaps() == []

@@ -3,7 +3,10 @@ lines, and read-only views of its state database (polled with generous deadlines
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -71,6 +74,26 @@ def access_log4shell(ip: str, at: datetime) -> str:
 def append(path: Path, lines: list[str]) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("".join(line + "\n" for line in lines))
+
+
+def rotate_through_copy_dateext_and_olddir(logs: Path, write: Callable[[Path, list[str]], None]) -> None:
+    """logrotate `copy`, then `dateext` (rename), then `olddir` with copytruncate, each with
+    lines written just before it that the daemon may not have read yet."""
+    auth, access = logs / "auth.log", logs / "access.log"
+    write(auth, [auth_benign(i) for i in range(10)] + [auth_failure("203.0.113.170", j, T0 + timedelta(seconds=20 + j)) for j in range(3)])
+    shutil.copyfile(auth, logs / "auth.log.1")  # `copy`: the live file is not truncated
+    write(auth, [auth_failure("203.0.113.170", j, T0 + timedelta(seconds=22 + j)) for j in range(3, 7)])
+    write(access, [access_benign(i) for i in range(10)] + [access_log4shell("203.0.113.171", T0)])
+    os.rename(access, logs / "access.log-20261121")  # `dateext`
+    write(access, [access_log4shell("203.0.113.172", T0 + timedelta(minutes=1))])
+    (logs / "old").mkdir()
+    write(auth, [auth_failure("203.0.113.173", j, T0 + timedelta(seconds=300 + j)) for j in range(3)])
+    shutil.copyfile(auth, logs / "old" / "auth.log.2")  # `olddir old` + `copytruncate`
+    os.truncate(auth, 0)
+    write(auth, [auth_failure("203.0.113.173", j, T0 + timedelta(seconds=302 + j)) for j in range(3, 7)])
+    with open(logs / "old" / "auth.log.2", "rb") as plain, gzip.open(logs / "old" / "auth.log.2.gz", "wb") as out:
+        shutil.copyfileobj(plain, out)
+    os.remove(logs / "old" / "auth.log.2")
 
 
 # -- the state database, read-only ----------------------------------------------------------
@@ -217,5 +240,5 @@ def metrics_address(watcher: Watcher) -> str:
 __all__ = [
     "LOGWARDEN", "T0", "Watcher", "access_benign", "access_log4shell", "append", "assert_contiguous",
     "auth_benign", "auth_failure", "auth_quiet", "comparable", "findings", "lines_ingested", "metrics_address",
-    "query", "ranges_by_file", "scan_findings", "wait_for", "wait_ingested",
+    "query", "ranges_by_file", "rotate_through_copy_dateext_and_olddir", "scan_findings", "wait_for", "wait_ingested",
 ]
