@@ -74,6 +74,9 @@ def test_the_checks_see_lost_and_duplicated_work(run: tuple[subprocess.Completed
     conn.execute(f"INSERT INTO ingest_log VALUES (NULL{', ?' * (len(first_batch) - 1)})", first_batch[1:])
     (gone,) = conn.execute("SELECT id FROM findings ORDER BY id LIMIT 1").fetchone()
     conn.execute("DELETE FROM findings WHERE id = ?", (gone,))
+    # a batch redone after a kill that raised its finding again under another id
+    twice = conn.execute("SELECT * FROM findings ORDER BY id DESC LIMIT 1").fetchone()
+    conn.execute(f"INSERT INTO findings VALUES ({', '.join('?' * len(twice))})", ("f" * 16, *twice[1:]))
     conn.commit()
     conn.close()
     received = broken.work / "webhook.jsonl"
@@ -86,5 +89,6 @@ def test_the_checks_see_lost_and_duplicated_work(run: tuple[subprocess.Completed
     chaos.check_notifications(broken, tally)
     assert tally.duplicated["byte ranges committed twice"] == 1
     assert tally.duplicated["lines committed twice"] > 0
-    assert tally.lost["findings missing"] == 1
+    assert tally.lost["reference findings no finding covers"] == 1
+    assert tally.duplicated["findings overlapping another of the same scenario and entity"] == 1
     assert tally.lost["notifications sent but never received"] >= 1
