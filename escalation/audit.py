@@ -231,6 +231,9 @@ class AuditTrail:
             after = self._mirrored_up_to()
             if after is None:
                 return 0
+            if self.store.execute("SELECT 1 FROM audit WHERE seq > ? LIMIT 1", (after,)).fetchone() is None:
+                return 0
+            self.store.make_durable()  # a power cut must not leave the mirror ahead of the table
             written = 0
             newest: AuditEntry | None = None
             cursor = self.store.execute("SELECT * FROM audit WHERE seq > ? ORDER BY seq", (after,))

@@ -317,6 +317,21 @@ class Store:
         finally:
             self._in_tx = False
 
+    def make_durable(self) -> None:
+        """Force what was committed onto the disk. The state runs WAL with synchronous=NORMAL:
+        a power cut may undo the newest commits (docs/reliability.md), which is harmless for
+        what is only in the database (redone with the same ids). Call this before writing a
+        copy outside it (the audit mirror), so that copy is never ahead of the database."""
+        for suffix in ("-wal", ""):
+            try:
+                fd = os.open(self.path.with_name(self.path.name + suffix), os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)  # the file's pages, whichever descriptor wrote them
+            finally:
+                os.close(fd)
+
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
