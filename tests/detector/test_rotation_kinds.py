@@ -39,60 +39,35 @@ def test_copy_rotation_reads_neither_the_duplicate_nor_the_original_twice(scanne
     assert scanner.gaps() == []
 
 
-def test_dateext_rename(scanner: Scanner, tmp_path: Path) -> None:
-    log = tmp_path / "access.log"
-    a, b, c = access_lines(0, 20), access_lines(20, 10), access_lines(30, 10)
-    write(log, a)
-    scanner.scan(tmp_path)
-    write(log, b, mode="a")
-    os.rename(log, tmp_path / "access.log-20261121")
-    write(log, c)
-    scanner.scan(tmp_path)
-    assert_exactly_once(scanner, a + b + c)
-    assert scanner.gaps() == []
+@pytest.mark.parametrize("rotated", ["access.log-20261121", "old/access.log.1"], ids=["dateext", "olddir"])
+def test_rename_to_a_dated_name_or_into_olddir(scanner: Scanner, tmp_path: Path, rotated: str) -> None:
+    """`dateext`, or `olddir old`: the rotated generation takes lines not yet read elsewhere."""
+    _rotate(scanner, tmp_path, lambda log: os.rename(log, tmp_path / rotated), create=True)
 
 
-def test_dateext_copytruncate_with_a_custom_dateformat(scanner: Scanner, tmp_path: Path) -> None:
-    """`dateext` + `dateformat -%Y%m%d-%s` (logrotate's example for several rotations a day):
-    a name no pattern knows; the copy is still known by its content."""
+@pytest.mark.parametrize("copy", ["access.log-20261121-1763683200", "old/access.log.1"],
+                         ids=["dateformat-with-seconds", "olddir"])
+def test_copytruncate_to_a_name_or_place_no_pattern_knows(scanner: Scanner, tmp_path: Path, copy: str) -> None:
+    """`dateext` + `dateformat -%Y%m%d-%s` (logrotate's example for several rotations a day), or
+    `olddir old`: the copy is known by its content, not its name."""
+
+    def copy_then_truncate(log: Path) -> None:
+        shutil.copyfile(log, tmp_path / copy)
+        os.truncate(log, 0)
+
+    _rotate(scanner, tmp_path, copy_then_truncate, create=False)
+
+
+def _rotate(scanner: Scanner, tmp_path: Path, rotation, create: bool) -> None:  # noqa: ANN001
+    """Lines read, lines written and not read, the rotation, lines in the new file: each read once."""
     log = tmp_path / "access.log"
+    (tmp_path / "old").mkdir()
     a, b, c = access_lines(0, 25), access_lines(25, 10), access_lines(35, 10)
     write(log, a)
     scanner.scan(tmp_path)
     write(log, b, mode="a")
-    shutil.copyfile(log, tmp_path / "access.log-20261121-1763683200")
-    os.truncate(log, 0)
-    write(log, c, mode="a")
-    scanner.scan(tmp_path)
-    assert_exactly_once(scanner, a + b + c)
-    assert scanner.gaps() == []
-
-
-def test_olddir_rename_moves_the_unread_tail_elsewhere(scanner: Scanner, tmp_path: Path) -> None:
-    """`olddir old`: the rotated generation lands in a subdirectory, with lines not yet read."""
-    log = tmp_path / "access.log"
-    (tmp_path / "old").mkdir()
-    a, b, c = access_lines(0, 20), access_lines(20, 10), access_lines(30, 10)
-    write(log, a)
-    scanner.scan(tmp_path)
-    write(log, b, mode="a")
-    os.rename(log, tmp_path / "old" / "access.log.1")
-    write(log, c)
-    scanner.scan(tmp_path)
-    assert_exactly_once(scanner, a + b + c)
-    assert scanner.gaps() == []
-
-
-def test_olddir_copytruncate(scanner: Scanner, tmp_path: Path) -> None:
-    log = tmp_path / "access.log"
-    (tmp_path / "old").mkdir()
-    a, b, c = access_lines(0, 20), access_lines(20, 10), access_lines(30, 10)
-    write(log, a)
-    scanner.scan(tmp_path)
-    write(log, b, mode="a")
-    shutil.copyfile(log, tmp_path / "old" / "access.log.1")
-    os.truncate(log, 0)
-    write(log, c, mode="a")
+    rotation(log)
+    write(log, c, mode="w" if create else "a")
     scanner.scan(tmp_path)
     assert_exactly_once(scanner, a + b + c)
     assert scanner.gaps() == []

@@ -15,7 +15,6 @@ machine without changing kernel limits for everyone; real `logwarden watch` proc
 from __future__ import annotations
 
 import errno
-import gzip
 import io
 import logging
 import os
@@ -31,9 +30,8 @@ import pytest
 from watchdog.events import FileSystemEventHandler
 from watchkit import (
     T0,
+    BundledLoader,
     Watcher,
-    access_benign,
-    access_log4shell,
     append,
     assert_contiguous,
     auth_benign,
@@ -41,6 +39,7 @@ from watchkit import (
     comparable,
     findings,
     lines_ingested,
+    memory_logger,
     query,
     rotate_through_copy_dateext_and_olddir,
     scan_findings,
@@ -49,11 +48,7 @@ from watchkit import (
 )
 
 import detector.daemon.observer as watch_observer
-from detector.config import Config
-from detector.daemon.log import TextFormatter
-from detector.daemon.watch import Daemon, Escalator, WatchOptions
-from detector.detection.engine import DetectionEngine, load_engine
-from detector.state.store import Store
+from detector.daemon.watch import Daemon, WatchOptions
 
 
 def _burst(ip: str, first: int, count: int, at_second: int) -> list[str]:
@@ -76,30 +71,11 @@ def _bruteforce_ips(found: list[dict]) -> set[str]:
 # -- in-process daemons --------------------------------------------------------------------------
 
 
-class _Loader:
-    def __init__(self, state: Path) -> None:
-        self.config = Config(path=None, state=state, checklist=None, escalation=None, timezone="UTC")
-
-    def load_config(self) -> Config:
-        return self.config
-
-    def load_engine(self, config: Config) -> DetectionEngine:
-        return load_engine(config.checklist)
-
-    def open_escalator(self, store: Store, config: Config) -> Escalator | None:
-        return None
-
-
 @contextmanager
 def _daemon(tmp_path: Path, logs: Path, **options: float) -> Iterator[tuple[Daemon, io.StringIO]]:
     stream = io.StringIO()
-    logger = logging.getLogger(f"logwarden.test.faults.{id(stream)}")
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(TextFormatter())
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    daemon = Daemon(WatchOptions(paths=(logs,), **options), _Loader(tmp_path / "state" / "state.db"), logger)
+    logger = memory_logger(f"logwarden.test.faults.{id(stream)}", stream)
+    daemon = Daemon(WatchOptions(paths=(logs,), **options), BundledLoader(tmp_path / "state" / "state.db"), logger)
     outcome: dict[str, object] = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("code", daemon.run()), daemon=True)
     thread.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import shutil
 import signal
@@ -164,6 +165,39 @@ def scan_findings(paths: list[Path], state: Path, *extra: str) -> dict[str, Any]
 # -- the daemon ------------------------------------------------------------------------------
 
 
+class BundledLoader:
+    """For in-process daemons: the bundled checklist, no escalation."""
+
+    def __init__(self, state: Path) -> None:
+        from detector.config import Config
+
+        self.config = Config(path=None, state=state, checklist=None, escalation=None, timezone="UTC")
+
+    def load_config(self) -> Any:
+        return self.config
+
+    def load_engine(self, config: Any) -> Any:
+        from detector.detection.engine import load_engine
+
+        return load_engine(config.checklist)
+
+    def open_escalator(self, store: Any, config: Any) -> None:
+        return None
+
+
+def memory_logger(name: str, stream: Any) -> logging.Logger:
+    """A logger writing the daemon's text lines into `stream` (an io.StringIO)."""
+    from detector.daemon.log import TextFormatter
+
+    logger = logging.getLogger(name)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
 class Watcher:
     """A `logwarden watch` subprocess; stderr (structured log lines) goes to a file."""
 
@@ -238,7 +272,7 @@ def metrics_address(watcher: Watcher) -> str:
 
 
 __all__ = [
-    "LOGWARDEN", "T0", "Watcher", "access_benign", "access_log4shell", "append", "assert_contiguous",
+    "LOGWARDEN", "T0", "BundledLoader", "Watcher", "memory_logger", "access_benign", "access_log4shell", "append", "assert_contiguous",
     "auth_benign", "auth_failure", "auth_quiet", "comparable", "findings", "lines_ingested", "metrics_address",
     "query", "ranges_by_file", "rotate_through_copy_dateext_and_olddir", "scan_findings", "wait_for", "wait_ingested",
 ]
