@@ -28,6 +28,8 @@ def _not_a_directory(path: Path) -> Path | None:
 
 def _os_failure(exc: OSError, state: Path) -> LogwardenError:
     where = Path(exc.filename) if exc.filename else state
+    if where.name.startswith(f".{state.name}.") and where.parent == state.parent:
+        where = state.parent  # the new state's temporary file: its directory is what failed
     reason = exc.strerror or str(exc)
     code = exc.errno
     blocker = _not_a_directory(where) if code in (errno.ENOTDIR, errno.EEXIST) else None
@@ -39,6 +41,9 @@ def _os_failure(exc: OSError, state: Path) -> LogwardenError:
     if code in (errno.ENOSPC, errno.EDQUOT):
         return StateError(f"{where}: no space left on the file system ({reason}); free some space and run "
                           f"again ({_REDO})")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS) and where in state.parents:
+        return StateError(f"{where}: cannot create the state's directory here ({reason}); create it for the user "
+                          "logwarden runs as (mode 0700), or pass --state with a writable path")
     if code in (errno.EACCES, errno.EPERM, errno.EROFS) and where.parent != state.parent:
         return StateError(f"{where}: {reason}; check the permissions of this path (and of its directory)")
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
