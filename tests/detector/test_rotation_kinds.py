@@ -198,3 +198,35 @@ def test_a_rotation_between_planning_and_reading_does_not_mix_two_files(
     scanner.scan(tmp_path)
     assert_exactly_once(scanner, old + new)
     assert scanner.gaps() == []
+
+
+def test_copytruncate_while_a_file_is_being_read(
+    scanner: Scanner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """logrotate copies and truncates the log between two chunks of a read, and the program
+    writes on from offset 0: the next chunk at the old offset would be the middle of the new
+    content. Nothing read after the truncation is committed; the copy and the new content are
+    each read once, with no gap reported."""
+    import detector.pipeline as pipeline
+
+    log = tmp_path / "access.log"
+    old, new = access_lines(0, 400), access_lines(400, 400)
+    write(log, old)
+    rotated: list[bool] = []
+
+    class RotatingReader(pipeline.LineReader):  # type: ignore[misc, valid-type]
+        def __iter__(self):  # noqa: ANN204
+            for batch in super().__iter__():
+                yield batch
+                if not rotated and self.offset > 0:
+                    rotated.append(True)
+                    shutil.copyfile(log, tmp_path / "access.log.1")
+                    os.truncate(log, 0)
+                    write(log, new, mode="a")  # longer than what was read: the old offset lands in it
+
+    monkeypatch.setattr(pipeline, "LineReader", RotatingReader)
+    scanner.scan(tmp_path, chunk_size=8192)
+    assert rotated
+    scanner.scan(tmp_path, chunk_size=8192)
+    assert_exactly_once(scanner, old + new)
+    assert scanner.gaps() == []
