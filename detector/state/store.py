@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from detector.errors import StateError
+from detector.model import Defect, Finding, Peer, iso, parse_iso
 from detector.state.failures import state_failure
 from detector.state.private import private_dirs, tighten
-from detector.model import Defect, Finding, Peer, iso, parse_iso
 
 _DETECTOR_SCHEMA: Sequence[str] = (
     # version 1
@@ -176,6 +176,9 @@ _DETECTOR_SCHEMA: Sequence[str] = (
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _NOT_OURS = "not a logwarden state database"
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+)
 
 
 def _create_state_file(path: Path) -> None:
@@ -200,6 +203,11 @@ def _create_state_file(path: Path) -> None:
             pass
     finally:
         temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the new name survives a power cut with what is committed under it
+    finally:
+        os.close(directory)
 
 
 def _check_is_state(path: Path) -> None:
@@ -222,11 +230,6 @@ def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
         raise StateError(
             f"{path}: {_NOT_OURS} (an SQLite database of another program); check --state or `state:` in logwarden.yaml"
         )
-
-
-_MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-)
 
 
 class Store:
