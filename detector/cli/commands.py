@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from detector.cli import scanview
-from detector.cli.common import emit_json, format_option, now_option, say, sigma_option, state_options
+from detector.cli.common import emit_json, format_option, now_option, say, sigma_option, state_options, wait_option
 from detector.cli.root import cli
 from detector.cli.scanview import finding_line
 from detector.config import Config
@@ -117,6 +117,7 @@ def _note_skipped_sigma(sigma: Any) -> None:
               help="progress line on stderr for long scans (default: when stderr is a terminal)")
 @click.option("--metrics-file", type=click.Path(path_type=Path), default=None,
               help="write this run's figures for node_exporter's textfile collector (a *.prom file, 0644)")
+@wait_option
 @click.option("--chunk-size", type=click.IntRange(min=4096), default=None, hidden=True)
 def scan(
     paths: tuple[Path, ...],
@@ -133,6 +134,7 @@ def scan(
     color_choice: str,
     progress: bool | None,
     metrics_file: Path | None,
+    wait: float,
     chunk_size: int | None,
 ) -> int:
     """Read what is new in log files or directories (or the configured sources) and detect."""
@@ -152,7 +154,7 @@ def scan(
     json_out = fmt == "json"
     show_progress = sys.stderr.isatty() and not quiet if progress is None else progress
     meter = scanview.Progress() if show_progress else None
-    with StateLock(config.state, "scan"):
+    with StateLock(config.state, "scan", wait=wait):
         with Store(config.state) as store:
             engine.record_checklist(store, now)
             run_id = store.start_run("scan", now, engine.checklist.version)

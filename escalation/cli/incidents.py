@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from detector.cli.common import emit_json, format_option, now_option, parse_now, say, state_options
+from detector.cli.common import emit_json, format_option, now_option, parse_now, say, state_options, wait_option
 from detector.cli.findingview import evidence_lines, located
 from detector.config import Config
 from detector.durations import parse_duration
@@ -369,11 +369,12 @@ def escalation() -> None:
 @state_options
 @now_option
 @format_option("text", "json")
-def tick(config: Config, now: datetime, fmt: str) -> None:
+@wait_option
+def tick(config: Config, now: datetime, fmt: str, wait: float) -> None:
     """Take in new findings, run every due timer, deliver due messages (for cron)."""
     json_out = fmt == "json"
     require_state(config.state)  # before the lock, which would create the directory
-    with StateLock(config.state, "escalation tick"):
+    with StateLock(config.state, "escalation tick", wait=wait):
         with Store(config.state) as store:
             summary = escalate(store, config, now, stdout_is_data=json_out)
     if json_out:
@@ -393,21 +394,39 @@ def tick(config: Config, now: datetime, fmt: str) -> None:
         f"{summary['active_incidents']} active incident(s)")
 
 
+def _head_hash(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if not (12 <= len(text) <= 64) or any(c not in "0123456789abcdef" for c in text):
+        raise click.BadParameter("give the sha256 of a head (hex; at least its first 12 characters) as printed "
+                                 "by a report or digest", param=param)
+    return text
+
+
 @escalation.command("verify-audit")
 @state_options
 @now_option
 @format_option("text", "json")
-def verify_audit(config: Config, now: datetime, fmt: str) -> None:
-    """Check the audit trail's hash chain and its mirror; exit 1 when they were tampered with."""
+@click.option("--expect-head", metavar="HASH", callback=_head_hash,
+              help="fail unless HASH (a head printed by a report or digest) is still the newest entry")
+@click.option("--since-head", metavar="HASH", callback=_head_hash,
+              help="fail unless HASH (a head exported earlier) is still in the chain: nothing was cut from its end")
+def verify_audit(config: Config, now: datetime, fmt: str, expect_head: str | None, since_head: str | None) -> None:
+    """Check the audit trail's hash chain and its mirror; exit 1 when they were tampered with.
+    With $LOGWARDEN_AUDIT_KEY set, the signed head must match the chain's end too."""
     with open_existing(config.state) as store:
         trail = AuditTrail(store, default_audit_path(config.state))
-        result = trail.verify()
+        result = trail.verify(expect_head=expect_head, since_head=since_head)
     if fmt == "json":
         emit_json({"ok": result.ok, "entries": result.entries, "unmirrored": result.unmirrored,
-                   "problems": list(result.problems), "mirror": str(trail.mirror_path)})
+                   "problems": list(result.problems), "mirror": str(trail.mirror_path),
+                   "head": result.head.to_dict() if result.head else None, "signed": bool(trail.key)})
     else:
         for problem in result.problems:
             say(_safe(problem, 1000))
+        if result.head is not None:
+            say(result.head.line())
         if result.ok:
             pending = f" ({result.unmirrored} not yet mirrored)" if result.unmirrored else ""
             say(f"audit trail OK: {result.entries} entries{pending}, mirror {trail.mirror_path}")

@@ -470,7 +470,8 @@ def build_escalation_report(
         "policy": describe_policy_set(policy_set),
         "policy_error": policy_error,
         "audit": (
-            {"ok": audit.ok, "entries": audit.entries, "problems": list(audit.problems), "unmirrored": audit.unmirrored}
+            {"ok": audit.ok, "entries": audit.entries, "problems": list(audit.problems), "unmirrored": audit.unmirrored,
+             "head": audit.head.to_dict() if audit.head else None}
             if audit is not None
             else None
         ),
