@@ -97,13 +97,15 @@ def scan(
     """Read what is new in log files or directories (or the configured sources) and detect."""
     from detector.detection.engine import load_engine
 
-    engine = load_engine(checklist_dir or config.checklist, now=now)
+    engine = load_engine(checklist_dir or config.checklist, now=now, crs=config.crs)
     if not no_escalate:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"
     with StateLock(config.state, "scan"):
         with Store(config.state) as store:
             engine.record_checklist(store, now)
+            for notice in engine.notices:
+                say(terminal_safe(notice), to_stderr=True)
             run_id = store.start_run("scan", now, engine.checklist.version)
             result = run_scan(
                 store,

@@ -82,7 +82,7 @@ class CliLoader:
         return load_config(self.initial.path, self.initial.state)
 
     def load_engine(self, config: Config) -> DetectionEngine:
-        return load_engine(self.checklist_dir or config.checklist)
+        return load_engine(self.checklist_dir or config.checklist, crs=config.crs)
 
     def open_escalator(self, store: Store, config: Config) -> Escalator | None:
         if not self.escalate:

@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 
 from detector.checklist import Checklist, load_checklist
+from detector.checklist.crs.scenario import with_crs
+from detector.config import CrsSettings
 from detector.detection import confidence
 from detector.detection.batch import BatchContext
 from detector.detection.correlate import Correlator, OpenFinding
+from detector.detection.crs.stage import CrsStage, crs_version_change, load_crs_stage
 from detector.detection.events import Event, EventBatch, FrameColumns, frame_events
 from detector.detection.matcher import Matcher
 from detector.model import Finding, Peer
@@ -43,8 +46,10 @@ def _topological(checklist: Checklist) -> list[str]:
 class DetectionEngine:
     """Batch sink evaluating a checklist; also the `rules test` and `match` workhorse."""
 
-    def __init__(self, checklist: Checklist) -> None:
+    def __init__(self, checklist: Checklist, crs: CrsStage | None = None) -> None:
         self.checklist = checklist
+        self.crs = crs  # the OWASP CRS, scoring requests before the rules read its columns
+        self.notices: list[str] = []
         self.matcher = Matcher(checklist)
         self.active = [s for s in checklist.scenarios if s.status != "deprecated"]
         active_ids = {s.id for s in self.active}
@@ -59,13 +64,15 @@ class DetectionEngine:
 
     def prepare(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Single-event matching: pure, so the pipeline runs it in its read-ahead thread."""
+        if self.crs is not None:
+            frame = self.crs.enrich(frame)
         return self.matcher.match(frame)
 
     def process(
         self, store: Store, frame: pd.DataFrame, ctx: BatchContext, hits: dict[str, np.ndarray] | None = None
     ) -> None:
         if hits is None:
-            hits = self.matcher.match(frame)
+            hits = self.prepare(frame)
         events = self._events(FrameColumns(frame), hits, ctx)
         self._correlate(store, ctx.now, events, ctx.watermark)
 
@@ -100,8 +107,10 @@ class DetectionEngine:
     # -- helpers -----------------------------------------------------------------------------
 
     def record_checklist(self, store: Store, now: datetime) -> list[str]:
-        """Record this checklist version; returns warnings (unversioned changes, overdue reviews)."""
-        return record_checklist(store, self.checklist, now)
+        """Record this checklist version; returns warnings (unversioned changes, overdue reviews,
+        a change of CRS version)."""
+        self.notices = crs_version_change(store, self.checklist)  # what a one-shot scan prints too
+        return self.notices + record_checklist(store, self.checklist, now)
 
     def _events(self, columns: FrameColumns, hits: dict[str, np.ndarray], ctx: BatchContext) -> dict[str, EventBatch]:
         """Matched rows as each scenario's correlation events, still as columns."""
@@ -212,6 +221,10 @@ class _PeerCache:
         return sorted(found.values(), key=lambda p: p.id)
 
 
-def load_engine(directory: Path | None, now: datetime | None = None) -> DetectionEngine:
-    """Load and compile a checklist (default: the bundled one)."""
-    return DetectionEngine(load_checklist(directory))
+def load_engine(directory: Path | None, now: datetime | None = None, crs: CrsSettings | None = None) -> DetectionEngine:
+    """Load and compile a checklist (default: the bundled one), with the OWASP CRS when configured."""
+    checklist = load_checklist(directory)
+    if crs is None:
+        return DetectionEngine(checklist)
+    stage = load_crs_stage(crs)
+    return DetectionEngine(with_crs(checklist, stage.ruleset, crs), stage)
