@@ -48,18 +48,19 @@ TARGETS = {1: 150_000, 2: 100_000}
 TARGET_RSS_MB = 400.0
 TARGET_FP = 0.001
 BATCH = 16_384
+KIND = "access-longtail"  # the shop with a real site's long tail of one-off values (loggen/longtail.py)
 
 
 def dataset(lines: int) -> Path:
     path = DATA / f"access-crs-{lines}.log"
     meta = path.with_name(path.name + ".json")
-    wanted = {"kind": "access", "lines": lines, "seed": SEED, "attack_rate": ATTACK_RATE, "generator": generator_fingerprint()}
+    wanted = {"kind": KIND, "lines": lines, "seed": SEED, "attack_rate": ATTACK_RATE, "generator": generator_fingerprint()}
     if path.exists() and meta.exists() and json.loads(meta.read_text()) == {**wanted, "bytes": path.stat().st_size}:
         return path
     print(f"generating {path.name} ({lines:,} lines)...", file=sys.stderr, flush=True)
     DATA.mkdir(exist_ok=True)
     meta.unlink(missing_ok=True)
-    generate_logs.write("access", lines, path, seed=SEED, attack_rate=ATTACK_RATE)
+    generate_logs.write(KIND, lines, path, seed=SEED, attack_rate=ATTACK_RATE)
     meta.write_text(json.dumps({**wanted, "bytes": path.stat().st_size}, indent=2) + "\n")
     return path
 
