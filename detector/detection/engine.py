@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 
 from detector.checklist import Checklist, load_checklist
+from detector.checklist.crs.scenario import SCENARIO_ID as CRS_SCENARIO
 from detector.checklist.crs.scenario import with_crs
 from detector.config import CrsSettings
 from detector.detection import confidence
 from detector.detection.batch import BatchContext
 from detector.detection.correlate import Correlator, OpenFinding
+from detector.detection.crs.evidence import EvidenceDetail
 from detector.detection.crs.stage import CrsStage, crs_version_change, load_crs_stage
 from detector.detection.events import Event, EventBatch, FrameColumns, frame_events
 from detector.detection.matcher import Matcher
@@ -49,6 +51,7 @@ class DetectionEngine:
     def __init__(self, checklist: Checklist, crs: CrsStage | None = None) -> None:
         self.checklist = checklist
         self.crs = crs  # the OWASP CRS, scoring requests before the rules read its columns
+        self.crs_detail = None if crs is None else EvidenceDetail(crs.evaluator)  # rule ids per evidence line
         self.notices: list[str] = []
         self.matcher = Matcher(checklist)
         self.active = [s for s in checklist.scenarios if s.status != "deprecated"]
@@ -172,6 +175,8 @@ class DetectionEngine:
         built: dict[str, tuple[Finding, str]] = {}
         for fid, item in touched.items():
             finding = item.build()
+            if self.crs_detail is not None and finding.scenario_id == CRS_SCENARIO:
+                finding = self.crs_detail.annotate(finding)
             built[fid] = (finding, item.changed or "extended")
             store.put_finding(finding, change=None, now=now)
         peers = _PeerCache(store)

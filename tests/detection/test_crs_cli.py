@@ -71,6 +71,11 @@ def test_scan_raises_a_crs_finding_and_records_the_crs_version(site, capsys):
     assert [f["entity"] for f in findings] == [{"source.ip": "203.0.113.200"}]
     assert findings[0]["scenario_version"] == "9.1.0"
     assert "union%20select" in findings[0]["evidence"][0]["line"]
+    # the evidence names the CRS rules the line hit, their messages and the matched data
+    detail = findings[0]["extra"]["crs"]
+    assert [(d["offset"], d["score"]) for d in detail] == [(findings[0]["evidence"][0]["offset"], 5)]
+    assert detail[0]["rules"] == [{"id": 100100, "msg": "SQL union", "severity": "CRITICAL", "category": "sqli",
+                                   "variable": "ARGS:id", "matched": "1 union select pass"}]  # fmt: skip
     code, out, _ = lw(capsys, "rules", "history", "-c", str(site / "logwarden.yaml"), "--format", "json")
     versions = json.loads(out)["versions"]
     assert "web-crs-inbound" in versions[-1]["added"]

@@ -1,10 +1,11 @@
 """Run the selected CRS rules over a batch of requests: anomaly score per request.
 
-Per (variable, transformation chain) the batch's distinct values are transformed once
-(`TransformCache`) and searched once with one combined RE2 pattern of every rule reading them
-(the prefilter, DESIGN §11); each rule's own pattern then runs on the few candidate values.
+The first condition of every rule is decided per distinct value of each variable, once per
+value across batches (screen.py): values seen before are looked up, new ones go through the
+transformation chains (each prefix computed once, only on the values a transformation can
+change) and, per condition, through its pattern only if they hold the characters it needs.
 A chain's later rules run only on the requests (or, for MATCHED_VARS / TX:n, the values)
-that passed the rules before them.
+that passed the rules before them. Patterns are RE2 programs compiled once (regex.py).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.checklist.crs.chain import re2_problem
 from detector.checklist.crs.model import Condition, CrsRule, Variable
 from detector.detection.crs.operators import Operator, capture_pattern, compile_operator
+from detector.detection.crs.screen import Screen
 from detector.detection.crs.sources import RequestView, Source, key_filter, source_parts
-from detector.detection.crs.transforms import TRANSFORMS, TransformCache
+from detector.detection.crs.transforms import TRANSFORMS
 from detector.parsing.arrowtext import mask_of
 
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
+#: Verdicts remembered per variable (two generations of this many distinct values each).
+VERDICTS_PER_VARIABLE = 20_000
 
 
 @dataclass
@@ -65,7 +68,8 @@ class CompiledCondition:
     def __init__(self, cond: Condition, needs_capture: bool) -> None:
         self.cond = cond
         self.op: Operator = compile_operator(cond)
-        self.prefilterable = self.op.prefilter is not None and not cond.negated
+        self.needs = self.op.needs
+        self.negated = cond.negated
         excluded: dict[str, list[Variable | None]] = {}
         for ex in cond.exclusions:
             for source, key in source_parts(ex):
@@ -93,6 +97,10 @@ class CompiledCondition:
         chain = self.cond.transforms
         return [chain[:i] for i in range(len(chain) + 1)] if self.cond.multi_match else [chain]
 
+    def run(self, values: pa.Array) -> np.ndarray:
+        """The operator, not negated."""
+        return self.op.match(values)
+
     def test(self, values: pa.Array) -> np.ndarray:
         hit = self.op.match(values)
         return ~hit if self.cond.negated else hit
@@ -107,37 +115,26 @@ class CompiledRule:
         ]
 
 
-def _combined(patterns: list[str]) -> list[str]:
-    """One RE2 alternation, or a few when RE2 finds one too large to compile."""
-    joined = "|".join(f"(?:{p})" for p in patterns)
-    if len(patterns) == 1 or re2_problem(joined) is None:
-        return [joined]
-    half = len(patterns) // 2
-    return _combined(patterns[:half]) + _combined(patterns[half:])
-
-
 class CrsEvaluator:
-    """Compiled once per rule selection; `evaluate(frame)` per batch."""
+    """Compiled once per rule selection; `evaluate(frame)` per batch. Keeps the verdicts of the
+    values it has seen (bounded), so reuse one evaluator across the batches of a run."""
 
-    def __init__(self, rules: tuple[CrsRule, ...]) -> None:
+    def __init__(self, rules: tuple[CrsRule, ...], verdicts_per_variable: int = VERDICTS_PER_VARIABLE) -> None:
         self.rules = [CompiledRule(r) for r in rules]
-        groups: dict[tuple[str, tuple[str, ...]], dict[str, None]] = {}
-        for compiled in self.rules:
+        readers: dict[str, list[tuple[int, CompiledCondition]]] = {}
+        for index, compiled in enumerate(self.rules):
             first = compiled.conditions[0]
-            if not first.prefilterable:
-                continue
-            for source, _, _ in first.parts:
-                for stage in first.stages():
-                    groups.setdefault((source, stage), {})[first.op.prefilter] = None  # type: ignore[index]
-        self.prefilters = {key: _combined(list(p)) for key, p in groups.items() if len(p) >= 2}
+            for source in dict.fromkeys(source for source, _, _ in first.parts):
+                readers.setdefault(source, []).append((index, first))
+        self.screen = Screen(readers, verdicts_per_variable)
 
     def evaluate(self, frame: pd.DataFrame) -> CrsResult:
         run = _Run(self, RequestView(frame))
         scores = np.full(len(frame), -1, dtype=np.int64)
         scores[run.view.rows] = 0
         hits: list[RuleHit] = []
-        for compiled in self.rules:
-            found = run.rule(compiled)
+        for index, compiled in enumerate(self.rules):
+            found = run.rule(index, compiled)
             if found is not None:
                 hits.append(found)
                 scores[found.rows] += compiled.rule.score
@@ -150,10 +147,24 @@ class _Run:
     def __init__(self, evaluator: CrsEvaluator, view: RequestView) -> None:
         self.evaluator = evaluator
         self.view = view
-        self.cache = TransformCache()
-        self.candidates: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self.firsts: dict[str, dict[int, np.ndarray]] = {}  # source -> rule -> distinct values hit
 
-    def rule(self, compiled: CompiledRule) -> RuleHit | None:
+    def first_hits(self, source: Source) -> dict[int, np.ndarray]:
+        """Per rule, which distinct values of `source` satisfy its first condition (all the
+        variables first conditions read are screened together, at the first call)."""
+        if not self.firsts:
+            screen = self.evaluator.screen
+            present = {name: self.view.source(name) for name in screen.sources}
+            values = {name: s.values for name, s in present.items() if s is not None and len(s)}
+            for name, verdicts in screen.verdicts(values).items():
+                found: dict[int, np.ndarray] = {}
+                for i, verdict in enumerate(verdicts):
+                    for rule in verdict:
+                        found.setdefault(rule, np.zeros(len(verdicts), dtype=bool))[i] = True
+                self.firsts[name] = found
+        return self.firsts.get(source.name, {})
+
+    def rule(self, index: int, compiled: CompiledRule) -> RuleHit | None:
         hits: Hits | None = None
         first: Hits | None = None
         for position, cond in enumerate(compiled.conditions):
@@ -161,7 +172,7 @@ class _Run:
             if hits is not None:
                 allowed = np.zeros(self.view.n, dtype=bool)
                 allowed[hits.rows] = True
-            hits = self.condition(cond, allowed, hits, first=position == 0)
+            hits = self.condition(cond, allowed, hits, index if position == 0 else None)
             if not len(hits.rows):
                 return None
             if first is None:
@@ -180,7 +191,9 @@ class _Run:
         ordered = [lookup.get(r, ("", "")) for r in rows.tolist()]
         return RuleHit(compiled.rule, rows, [n for n, _ in ordered], [v or "" for _, v in ordered])
 
-    def condition(self, cond: CompiledCondition, allowed: np.ndarray | None, previous: Hits | None, first: bool) -> Hits:
+    def condition(self, cond: CompiledCondition, allowed: np.ndarray | None, previous: Hits | None,
+                  first: int | None) -> Hits:  # fmt: skip
+        """`first`: the rule's index when `cond` is its first condition (decided by the screen)."""
         pieces: list[Hits] = []
         for source, key, drops in cond.parts:
             piece = self.part(cond, source, key, drops, allowed, first)
@@ -211,7 +224,7 @@ class _Run:
         return hits
 
     def part(self, cond: CompiledCondition, name: str, key: Variable | None, drops: list[Variable],
-             allowed: np.ndarray | None, first: bool) -> Hits:
+             allowed: np.ndarray | None, first: int | None) -> Hits:  # fmt: skip
         source = self.view.source(name)
         if source is None or not len(source):
             return Hits.empty()
@@ -222,24 +235,26 @@ class _Run:
         if allowed is not None:
             inside = allowed[source.rows]
             selected = inside if selected is None else selected & inside
+        if first is not None:
+            return self._screened(cond, source, first, selected)
         if selected is None:
-            return self._whole(cond, source, first)
+            selected = np.ones(len(source), dtype=bool)
         return self._subset(cond, source, np.flatnonzero(selected))
 
-    def _whole(self, cond: CompiledCondition, source: Source, first: bool) -> Hits:
-        distinct = np.zeros(len(source.values), dtype=bool)
-        final = None
-        for stage in cond.stages():
-            values = self.cache.get(source.name, source.values, stage)
-            final = values
-            candidates = self._candidates(source, stage, values) if first and cond.prefilterable else None
-            if candidates is None:
-                distinct |= cond.test(values)
-            elif len(candidates):
-                distinct[candidates] |= cond.test(values.take(pa.array(candidates)))
-        elements = np.flatnonzero(distinct[source.codes])
-        assert final is not None
-        return Hits(source.rows[elements], final.take(pa.array(source.codes[elements])), _names(source, elements))
+    def _screened(self, cond: CompiledCondition, source: Source, rule: int, selected: np.ndarray | None) -> Hits:
+        """A first condition: the screen's verdicts per distinct value, then the elements (keys)."""
+        distinct = self.first_hits(source).get(rule)
+        if distinct is None:
+            return Hits.empty()
+        hit = distinct[source.codes]
+        if selected is not None:
+            hit &= selected
+        elements = np.flatnonzero(hit)
+        if not len(elements):
+            return Hits.empty()
+        codes, inverse = np.unique(source.codes[elements], return_inverse=True)
+        final = _transform(source.values.take(pa.array(codes)), cond.cond.transforms)
+        return Hits(source.rows[elements], final.take(pa.array(inverse.reshape(-1))), _names(source, elements))
 
     def _subset(self, cond: CompiledCondition, source: Source, elements: np.ndarray) -> Hits:
         if not len(elements):
@@ -255,20 +270,6 @@ class _Run:
         chosen = elements[hit]
         final = values if cond.stages()[-1] == chain else _transform(source.values.take(pa.array(codes)), chain)
         return Hits(source.rows[chosen], final.take(pa.array(inverse.reshape(-1)[hit])), _names(source, chosen))
-
-    def _candidates(self, source: Source, stage: tuple[str, ...], values: pa.Array) -> np.ndarray | None:
-        patterns = self.evaluator.prefilters.get((source.name, stage))
-        if patterns is None:
-            return None
-        key = (source.name, stage)
-        found = self.candidates.get(key)
-        if found is None:
-            mask = np.zeros(len(values), dtype=bool)
-            for pattern in patterns:
-                mask |= mask_of(pc.match_substring_regex(values, pattern))
-            found = np.flatnonzero(mask)
-            self.candidates[key] = found
-        return found
 
 
 def _names(source: Source, elements: np.ndarray) -> list[str]:

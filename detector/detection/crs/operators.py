@@ -1,5 +1,6 @@
-"""CRS operators over Arrow string arrays: each returns a numpy mask, and for the pattern
-operators the RE2 text a combined prefilter may use (a superset of what the operator matches)."""
+"""CRS operators over Arrow string arrays: each returns a numpy mask. Pattern operators run on
+RE2 programs compiled once (regex.py); each operator also says which characters a value must
+hold to possibly match (charsets.py), so most values never reach a pattern at all."""
 
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.checklist.crs.model import Condition
+from detector.detection.crs.charsets import Terms, phrase_requirement, requirement
+from detector.detection.crs.regex import Pattern
 from detector.parsing.arrowtext import mask_of
 
 Match = Callable[[pa.Array], np.ndarray]
 
 
+_ANYTHING: Terms = frozenset({0})
+
+
 @dataclass(frozen=True)
 class Operator:
     match: Match  # the operator itself, not negated
-    prefilter: str | None = None  # RE2 pattern matching at least what `match` matches
+    needs: Terms = _ANYTHING  # kinds of characters a matching value holds (one term of them)
 
 
 def rx_pattern(argument: str) -> str:
@@ -33,8 +39,8 @@ def phrase_pattern(phrases: tuple[str, ...]) -> str:
     return "(?i)(?:" + "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True)) + ")"
 
 
-def _regex(pattern: str) -> Match:
-    return lambda values: mask_of(pc.match_substring_regex(values, pattern))
+def _regex(pattern: str) -> Operator:
+    return Operator(Pattern(pattern).search, requirement(pattern))
 
 
 def _numbers(values: pa.Array) -> np.ndarray:
@@ -83,24 +89,22 @@ def _within(argument: str) -> Match:
 def compile_operator(cond: Condition) -> Operator:
     op, arg = cond.operator, cond.argument
     if op == "rx":
-        pattern = rx_pattern(arg)
-        return Operator(_regex(pattern), pattern)
+        return _regex(rx_pattern(arg))
     if op in ("pm", "pmFromFile"):
         if not cond.phrases:
             return Operator(lambda values: np.zeros(len(values), dtype=bool))
-        pattern = phrase_pattern(cond.phrases)
-        return Operator(_regex(pattern), pattern)
+        return Operator(Pattern(phrase_pattern(cond.phrases)).search, phrase_requirement(cond.phrases))
+    literal = phrase_requirement((arg,))
     if op == "contains":
-        return Operator(lambda values: mask_of(pc.match_substring(values, arg)), re.escape(arg))
+        return Operator(lambda values: mask_of(pc.match_substring(values, arg)), literal)
     if op == "containsWord":
-        pattern = r"(?:^|[^0-9A-Za-z_])" + re.escape(arg) + r"(?:[^0-9A-Za-z_]|$)"
-        return Operator(_regex(pattern), pattern)
+        return Operator(_regex(r"(?:^|[^0-9A-Za-z_])" + re.escape(arg) + r"(?:[^0-9A-Za-z_]|$)").match, literal)
     if op == "beginsWith":
-        return Operator(lambda values: mask_of(pc.starts_with(values, arg)), "^" + re.escape(arg))
+        return Operator(lambda values: mask_of(pc.starts_with(values, arg)), literal)
     if op == "endsWith":
-        return Operator(lambda values: mask_of(pc.ends_with(values, arg)), re.escape(arg) + "$")
+        return Operator(lambda values: mask_of(pc.ends_with(values, arg)), literal)
     if op == "streq":
-        return Operator(lambda values: mask_of(pc.equal(values, arg)), "^" + re.escape(arg) + "$")
+        return Operator(lambda values: mask_of(pc.equal(values, arg)), literal)
     if op == "within":
         return Operator(_within(arg))
     if op in ("eq", "ge", "gt", "le", "lt"):
@@ -108,7 +112,7 @@ def compile_operator(cond: Condition) -> Operator:
     if op == "validateByteRange":
         return Operator(_byte_range(arg))
     if op == "validateUrlEncoding":
-        return Operator(_regex(r"(?s)%(?:$|.$|[^0-9A-Fa-f]|.[^0-9A-Fa-f])"))
+        return _regex(r"(?s)%(?:$|.$|[^0-9A-Fa-f]|.[^0-9A-Fa-f])")
     if op == "unconditionalMatch":
         return Operator(lambda values: np.ones(len(values), dtype=bool))
     raise ValueError(f"operator @{op} has no implementation")  # the loader only keeps the above

@@ -10,8 +10,6 @@ decoded once per batch (see docs/crs.md for measured shares).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 
@@ -19,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detector.detection.crs.charsets import CONTROL, HIGH, NBSP_BYTE, SPACE, kinds_of_text, signatures
 from detector.parsing.arrowtext import fill_rows, mask_of
 from detector.parsing.urldecode import percent_decode
 
@@ -126,29 +125,65 @@ def utf8_to_unicode(values: pa.Array) -> pa.Array:
     )
 
 
-_B64 = re.compile(r"[A-Za-z0-9+/]+")
+_SEXTET = np.full(256, -1, dtype=np.int16)
+for _value, _char in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
+    _SEXTET[_char] = _value
 
 
-def _b64(text: str) -> str:
-    """Decode the leading Base64 run (ModSecurity stops at the first invalid character)."""
-    run = _B64.match(text)
-    if run is None:
-        return ""
-    data = run.group(0)
-    if len(data) % 4 == 1:
-        data = data[:-1]
-    data += "=" * (-len(data) % 4)
-    try:
-        return base64.b64decode(data).decode("latin-1")
-    except (binascii.Error, ValueError):
-        return ""
+def _leading_runs(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per value, the length of its leading run of Base64 characters."""
+    invalid = np.append(np.flatnonzero(_SEXTET[data] < 0), len(data))  # with a sentinel at the end
+    stop = invalid[np.searchsorted(invalid, starts)]  # first invalid byte at or after each start
+    return np.minimum(stop, ends) - starts
 
 
 def base64_decode(values: pa.Array) -> pa.Array:
-    """Values without a 4-character Base64 run decode to nothing, as in ModSecurity."""
-    plausible = mask_of(pc.match_substring_regex(values, r"^[A-Za-z0-9+/]{4}"))
-    out = pc.if_else(pa.array(plausible), values, pa.scalar("", pa.string()))
-    return _python_rows(out, r"^[A-Za-z0-9+/]{4}", _b64)
+    """ModSecurity's t:base64Decode: the leading Base64 run decoded (a dangling sixth bit group
+    dropped), nothing when the value does not start with four Base64 characters; each decoded
+    byte becomes one character (Latin-1), as the rules see bytes. Numpy over all values at once."""
+    values = pc.fill_null(values, "").cast(pa.large_string())
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset : values.offset + n + 1]
+    buffer = values.buffers()[2]
+    data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    run = _leading_runs(data, starts, ends)
+    run = np.where(run >= 4, run - (run % 4 == 1), 0)  # ModSecurity: at least four, no lone sextet
+    groups = (run + 3) // 4
+    out_lengths = run * 3 // 4  # 2 sextets -> 1 byte, 3 -> 2, 4 -> 3
+    sextets = np.zeros(int(groups.sum()) * 4, dtype=np.int64)
+    slot_start = np.concatenate(([0], np.cumsum(groups * 4)[:-1]))
+    owner = np.repeat(np.arange(n), run)
+    within = np.arange(int(run.sum())) - np.repeat(np.concatenate(([0], np.cumsum(run)[:-1])), run)
+    sextets[slot_start[owner] + within] = _SEXTET[data[starts[owner] + within]]
+    quads = sextets.reshape(-1, 4)
+    triples = (quads[:, 0] << 18) | (quads[:, 1] << 12) | (quads[:, 2] << 6) | quads[:, 3]
+    decoded = np.stack([(triples >> 16) & 0xFF, (triples >> 8) & 0xFF, triples & 0xFF], axis=1).reshape(-1)
+    decoded_start = np.concatenate(([0], np.cumsum(groups * 3)[:-1]))
+    owner = np.repeat(np.arange(n), out_lengths)
+    within = np.arange(int(out_lengths.sum())) - np.repeat(np.concatenate(([0], np.cumsum(out_lengths)[:-1])), out_lengths)
+    raw = decoded[decoded_start[owner] + within].astype(np.uint8)
+    return _latin1(raw, out_lengths)
+
+
+def _latin1(raw: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Bytes (one character each, `lengths[i]` of them per value) as UTF-8 strings: a byte
+    >= 0x80 becomes two bytes."""
+    high = raw >= 0x80
+    width = 1 + high.astype(np.int64)
+    out = np.empty(int(width.sum()), dtype=np.uint8)
+    position = np.cumsum(width) - width
+    out[position] = np.where(high, 0xC0 | (raw >> 6), raw)
+    out[position[high] + 1] = 0x80 | (raw[high] & 0x3F)
+    offsets = np.concatenate(([0], np.cumsum(_sums(width, lengths)))).astype(np.int64)
+    return pa.Array.from_buffers(pa.large_string(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(out)]).cast(pa.string())
+
+
+def _sums(width: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per value, the sum of `width` over its `lengths[i]` consecutive bytes."""
+    total = np.concatenate(([0], np.cumsum(width)))
+    bounds = np.concatenate(([0], np.cumsum(lengths)))
+    return total[bounds[1:]] - total[bounds[:-1]]
 
 
 def cmd_line(values: pa.Array) -> pa.Array:
@@ -223,23 +258,80 @@ TRANSFORMS: dict[str, Transform] = {
 }
 
 
-class TransformCache:
-    """Transformed arrays keyed by (source, chain prefix): `t:urlDecodeUni,t:lowercase` reuses
-    the `t:urlDecodeUni` result computed for any other rule on the same source."""
+def _marks(*texts: str) -> tuple[int, ...]:
+    """Trigger terms: the value may change only if it holds every character of one term."""
+    return tuple(kinds_of_text(text) for text in texts)
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, tuple[str, ...]], pa.Array] = {}
 
-    def get(self, source: str, base: pa.Array, chain: tuple[str, ...]) -> pa.Array:
-        if not chain:
-            return base
-        key = (source, chain)
-        found = self._cache.get(key)
+_WHITE = (1 << SPACE, 1 << CONTROL, 1 << HIGH)  # space, \t\n\r..., any Unicode space
+_WHITE_NBSP = (1 << SPACE, 1 << CONTROL, 1 << NBSP_BYTE)  # ASCII white space and U+00A0 only
+#: For each transformation, what a value must contain for it to change anything (derived from
+#: each implementation above; sound: a value without them comes out as it went in).
+TRIGGERS: dict[str, tuple[int, ...]] = {
+    "urlDecode": _marks("%", "+"),
+    "urlDecodeUni": _marks("%", "+"),
+    "htmlEntityDecode": _marks("&"),
+    "jsDecode": _marks("\\"),
+    "cssDecode": _marks("\\"),
+    "escapeSeqDecode": _marks("\\"),
+    "utf8toUnicode": (1 << HIGH,),
+    "removeNulls": (1 << CONTROL,),
+    "replaceNulls": (1 << CONTROL,),
+    "compressWhitespace": _WHITE_NBSP,
+    "removeWhitespace": _WHITE_NBSP,
+    "trim": _WHITE,
+    "trimLeft": _WHITE,
+    "trimRight": _WHITE,
+    "replaceComments": _marks("/*"),
+    "removeComments": _marks("/*", "<!-", "-", "#"),
+    "removeCommentsChar": _marks("/*", "-", "#"),
+    "normalizePath": _marks("/", "."),
+    "normalizePathWin": _marks("/", ".", "\\"),
+}
+#: cmdLine lower-cases every value; only values with these change otherwise.
+_CMDLINE_MARKS = _marks("\\", '"', "'", "^", ",", ";") + (1 << SPACE, 1 << CONTROL)
+
+
+def _triggered(terms: tuple[int, ...], signature: np.ndarray) -> np.ndarray:
+    hit = np.zeros(len(signature), dtype=bool)
+    for term in terms:
+        hit |= (signature & np.uint64(term)) == np.uint64(term)
+    return hit
+
+
+class TransformChains:
+    """Values through every transformation chain their rules name, each chain prefix computed
+    once (`t:urlDecodeUni,t:lowercase` reuses `t:urlDecodeUni`), with the signature
+    (charsets.py) of every result. A transformation touches only the values in the chain's
+    scope (those some rule reads through it; the others pass through unchanged and are never
+    read) that hold its trigger characters; when none does, the chain shares its input."""
+
+    def __init__(self, values: pa.Array, scope: Callable[[tuple[str, ...]], np.ndarray | None] = lambda _: None) -> None:
+        self._chains: dict[tuple[str, ...], tuple[pa.Array, np.ndarray]] = {(): (values, signatures(values))}
+        self._scope = scope
+
+    def get(self, chain: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+        found = self._chains.get(chain)
         if found is None:
-            found = TRANSFORMS[chain[-1]](self.get(source, base, chain[:-1]))
-            self._cache[key] = found
+            found = self._apply(chain[-1], *self.get(chain[:-1]), self._scope(chain))
+            self._chains[chain] = found
         return found
 
-    def stages(self, source: str, base: pa.Array, chain: tuple[str, ...]) -> list[pa.Array]:
-        """Every stage of the chain, the untransformed value first (for `multiMatch`)."""
-        return [self.get(source, base, chain[:i]) for i in range(len(chain) + 1)]
+    @staticmethod
+    def _apply(name: str, values: pa.Array, signature: np.ndarray, scope: np.ndarray | None) -> tuple[pa.Array, np.ndarray]:
+        if name == "lowercase":
+            return pc.utf8_lower(values), signature  # kinds are case-folded
+        if name == "cmdLine":
+            lowered, hit = pc.utf8_lower(values), _triggered(_CMDLINE_MARKS, signature)
+        elif name in TRIGGERS:
+            lowered, hit = values, _triggered(TRIGGERS[name], signature)
+        else:  # length, base64Decode: every value changes
+            hit = np.ones(len(values), dtype=bool)
+            lowered = values
+        rows = np.flatnonzero(hit if scope is None else hit & scope)
+        if not len(rows):
+            return lowered, signature
+        changed = TRANSFORMS[name](values.take(pa.array(rows)))
+        signature = signature.copy()
+        signature[rows] = signatures(changed)
+        return fill_rows(lowered, rows, changed), signature
