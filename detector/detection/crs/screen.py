@@ -165,31 +165,34 @@ class Screen:
         return self.conditions[self.columns[rule]][2]
 
     def _evaluate(self, values: pa.Array, owner: np.ndarray) -> list[Verdict]:
-        members: dict[tuple[int, ...], np.ndarray] = {}
+        members: dict[tuple[int, ...], np.ndarray] = {}  # variables -> indices of their values
 
         def member_of(numbers: tuple[int, ...]) -> np.ndarray:
             if numbers not in members:
-                members[numbers] = np.isin(owner, numbers)
+                members[numbers] = np.flatnonzero(np.isin(owner, numbers))
             return members[numbers]
 
-        chains = TransformChains(values, lambda chain: member_of(tuple(sorted(self.needed[chain]))))
+        def scope(chain: tuple[str, ...]) -> np.ndarray:
+            mask = np.zeros(len(values), dtype=bool)
+            mask[member_of(tuple(sorted(self.needed[chain])))] = True
+            return mask
+
+        chains = TransformChains(values, scope, self.table.rows)
         hits: list[list[int]] = [[] for _ in range(len(values))]
-        rows: dict[int, np.ndarray] = {}  # per signature array: its table rows
         for rule, cond, owners in self.conditions:
             member = member_of(tuple(owners))
-            if not member.any():
+            if not len(member):
                 continue
             matched = np.zeros(len(values), dtype=bool)
             for stage in cond.stages():  # multiMatch: any stage of the chain (negated: any that fails)
-                staged, signature = chains.get(stage)
-                if id(signature) not in rows:
-                    rows[id(signature)] = self.table.rows(signature)
-                admitted = self.table.admitted(self.columns[rule], signature, rows[id(signature)])
-                admitted = np.flatnonzero(admitted & member)
+                staged = chains.get(stage)
+                admitted = member[self.table.admitted(self.columns[rule], staged.signature[member], staged.rows[member])]
                 hit = np.zeros(len(values), dtype=bool)
                 if len(admitted):
-                    hit[admitted] = cond.run(staged.take(pa.array(admitted)))
-                matched |= (~hit if cond.negated else hit) & member
+                    hit[admitted] = cond.run(staged.take(admitted))
+                if cond.negated:
+                    hit[member] = ~hit[member]
+                matched |= hit
             for i in np.flatnonzero(matched).tolist():
                 hits[i].append(rule)
         return [tuple(h) if h else _NO_HITS for h in hits]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -302,36 +303,96 @@ def _triggered(terms: tuple[int, ...], signature: np.ndarray) -> np.ndarray:
 class TransformChains:
     """Values through every transformation chain their rules name, each chain prefix computed
     once (`t:urlDecodeUni,t:lowercase` reuses `t:urlDecodeUni`), with the signature
-    (charsets.py) of every result. A transformation touches only the values in the chain's
-    scope (those some rule reads through it; the others pass through unchanged and are never
-    read) that hold its trigger characters; when none does, the chain shares its input."""
+    (charsets.py) of every result.
 
-    def __init__(self, values: pa.Array, scope: Callable[[tuple[str, ...]], np.ndarray | None] = lambda _: None) -> None:
-        self._chains: dict[tuple[str, ...], tuple[pa.Array, np.ndarray]] = {(): (values, signatures(values))}
+    A transformation touches only the values in the chain's scope (those some rule reads
+    through it; the others are never read) that hold its trigger characters. Results are not
+    copied into whole arrays: every string lives once in a store of chunks (the input, its lower
+    case, and each transformation's changed values), and a chain's result is an index into it."""
+
+    def __init__(self, values: pa.Array, scope: Callable[[tuple[str, ...]], np.ndarray | None] = lambda _: None,
+                 index: Callable[[np.ndarray], np.ndarray] | None = None) -> None:  # fmt: skip
+        self._chunks: list[pa.Array] = [values.cast(pa.string())]
+        self._size = len(values)
+        self._root = len(values)
+        self._lowered_root: int | None = None  # where the input's lower case starts in the store
+        self._index = index
+        signature = signatures(values)
+        rows = None if index is None else index(signature)
+        self._chains: dict[tuple[str, ...], Staged] = {(): Staged(self, np.arange(len(values)), signature, rows)}
         self._scope = scope
 
-    def get(self, chain: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+    def get(self, chain: tuple[str, ...]) -> "Staged":
+        """The values after `chain`, their signatures and (with `index`) their table rows."""
         found = self._chains.get(chain)
         if found is None:
-            found = self._apply(chain[-1], *self.get(chain[:-1]), self._scope(chain))
+            found = self._apply(chain[-1], self.get(chain[:-1]), self._scope(chain))
             self._chains[chain] = found
         return found
 
-    @staticmethod
-    def _apply(name: str, values: pa.Array, signature: np.ndarray, scope: np.ndarray | None) -> tuple[pa.Array, np.ndarray]:
+    def take(self, where: np.ndarray) -> pa.Array:
+        if len(self._chunks) > 1:
+            self._chunks = [pa.concat_arrays(self._chunks)]
+        return self._chunks[0].take(pa.array(where, pa.int64()))
+
+    def _store(self, values: pa.Array) -> np.ndarray:
+        """Add strings to the store; their positions in it."""
+        self._chunks.append(values.cast(pa.string()))
+        self._size += len(values)
+        return np.arange(self._size - len(values), self._size)
+
+    def _lower(self, parent: "Staged", rows: np.ndarray) -> np.ndarray:
+        """`parent.where` with the values at `rows` lower-cased (the input's through its lower case,
+        computed once; values already transformed one by one)."""
+        if self._lowered_root is None:
+            self._lowered_root = int(self._store(pc.utf8_lower(self._chunks[0].slice(0, self._root)))[0]) if self._root else 0
+        where = parent.where.copy()
+        picked = where[rows]
+        original = picked < self._root
+        picked[original] += self._lowered_root
+        later = np.flatnonzero(~original & ((picked < self._lowered_root) | (picked >= self._lowered_root + self._root)))
+        if len(later):
+            picked[later] = self._store(pc.utf8_lower(self.take(picked[later])))
+        where[rows] = picked
+        return where
+
+    def _apply(self, name: str, parent: "Staged", scope: np.ndarray | None) -> "Staged":
+        everywhere = np.arange(len(parent.where)) if scope is None else np.flatnonzero(scope)
         if name == "lowercase":
-            return pc.utf8_lower(values), signature  # kinds are case-folded
-        if name == "cmdLine":
-            lowered, hit = pc.utf8_lower(values), _triggered(_CMDLINE_MARKS, signature)
-        elif name in TRIGGERS:
-            lowered, hit = values, _triggered(TRIGGERS[name], signature)
+            return Staged(self, self._lower(parent, everywhere), parent.signature, parent.rows)  # kinds are case-folded
+        if name in TRIGGERS or name == "cmdLine":
+            hit = _triggered(_CMDLINE_MARKS if name == "cmdLine" else TRIGGERS[name], parent.signature)
         else:  # length, base64Decode: every value changes
-            hit = np.ones(len(values), dtype=bool)
-            lowered = values
+            hit = np.ones(len(parent.where), dtype=bool)
         rows = np.flatnonzero(hit if scope is None else hit & scope)
+        where = self._lower(parent, everywhere) if name == "cmdLine" else parent.where
         if not len(rows):
-            return lowered, signature
-        changed = TRANSFORMS[name](values.take(pa.array(rows)))
-        signature = signature.copy()
+            return Staged(self, where, parent.signature, parent.rows)
+        changed = TRANSFORMS[name](self.take(parent.where[rows]))
+        where = where.copy() if where is parent.where else where
+        where[rows] = self._store(changed)
+        signature = parent.signature.copy()
         signature[rows] = signatures(changed)
-        return fill_rows(lowered, rows, changed), signature
+        table_rows = None
+        if parent.rows is not None and self._index is not None:
+            table_rows = parent.rows.copy()
+            table_rows[rows] = self._index(signature[rows])
+        return Staged(self, where, signature, table_rows)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Values after a transformation chain: where each string is in the chains' store, the
+    signatures (charsets.py) and optionally each signature's row in a signature table."""
+
+    chains: TransformChains
+    where: np.ndarray
+    signature: np.ndarray
+    rows: np.ndarray | None = None
+
+    @property
+    def values(self) -> pa.Array:
+        return self.chains.take(self.where)
+
+    def take(self, indices: np.ndarray) -> pa.Array:
+        return self.chains.take(self.where[indices])
