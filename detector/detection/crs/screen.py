@@ -152,19 +152,20 @@ class Screen:
         if pending:
             pooled = pa.concat_arrays([values[s].take(pa.array(unknown[s], pa.int64())) for s in pending])
             owner = np.repeat([self.sources.index(s) for s in pending], [len(unknown[s]) for s in pending])
-            fresh = iter(self._evaluate(pooled, owner))
+            hits = self._evaluate(pooled, owner)
+            start = 0
             for source in pending:
-                number = self.sources.index(source)
-                verdicts = [tuple(r for r in next(fresh) if number in self._owners(r)) for _ in unknown[source]]
-                self.caches[source].store([keys[source][i] for i in unknown[source]], verdicts)
-                for i, verdict in zip(unknown[source], verdicts, strict=True):
-                    found[source][i] = verdict
+                todo = unknown[source]
+                verdicts = [hits.get(start + j, _NO_HITS) for j in range(len(todo))]
+                start += len(todo)
+                self.caches[source].store([keys[source][i] for i in todo], verdicts)
+                row = found[source]
+                for i, verdict in zip(todo, verdicts, strict=True):
+                    row[i] = verdict
         return found  # type: ignore[return-value]
 
-    def _owners(self, rule: int) -> list[int]:
-        return self.conditions[self.columns[rule]][2]
-
-    def _evaluate(self, values: pa.Array, owner: np.ndarray) -> list[Verdict]:
+    def _evaluate(self, values: pa.Array, owner: np.ndarray) -> dict[int, Verdict]:
+        """The verdicts of the values that satisfy any condition (by position in `values`)."""
         members: dict[tuple[int, ...], np.ndarray] = {}  # variables -> indices of their values
 
         def member_of(numbers: tuple[int, ...]) -> np.ndarray:
@@ -178,7 +179,7 @@ class Screen:
             return mask
 
         chains = TransformChains(values, scope, self.table.rows)
-        hits: list[list[int]] = [[] for _ in range(len(values))]
+        hits: dict[int, list[int]] = {}
         for rule, cond, owners in self.conditions:
             member = member_of(tuple(owners))
             if not len(member):
@@ -194,5 +195,5 @@ class Screen:
                     hit[member] = ~hit[member]
                 matched |= hit
             for i in np.flatnonzero(matched).tolist():
-                hits[i].append(rule)
-        return [tuple(h) if h else _NO_HITS for h in hits]
+                hits.setdefault(i, []).append(rule)
+        return {i: tuple(rules) for i, rules in hits.items()}

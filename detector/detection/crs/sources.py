@@ -82,6 +82,25 @@ def _encode(name: str, values: pa.Array, rows: np.ndarray, keys: pa.Array | None
     return Source(name, encoded.dictionary, codes, rows, keys)
 
 
+def _recode(name: str, values: pa.Array, codes: np.ndarray, rows: np.ndarray, keys: pa.Array | None = None) -> Source:
+    """A source from `values` given per distinct target (`codes[i]`: the target of element i;
+    null values drop their elements), itself reduced to distinct values."""
+    encoded = pc.dictionary_encode(values)
+    inner = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)[codes]
+    keep = inner >= 0
+    if not keep.all():
+        inner, rows = inner[keep], rows[keep]
+        keys = None if keys is None else keys.filter(pa.array(keep))
+    return Source(name, encoded.dictionary, inner.astype(np.int32), rows, keys)
+
+
+def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The concatenated ranges start..start+count-1 of each pair (numpy, no loop)."""
+    total = int(counts.sum())
+    offsets = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + (np.arange(total) - offsets)
+
+
 def _present(values: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     valid = mask_of(pc.is_valid(values))
     if valid.all():
@@ -118,7 +137,12 @@ class RequestView:
             request &= ~mask_of(pc.equal(kind, "web-error"))
         self.request = request
         self.rows = np.flatnonzero(request)
-        self._target = None if target is None else unescape_logged(target.take(pa.array(self.rows)))
+        self._targets: pa.Array | None = None  # distinct request targets (unescaped)
+        self._target_codes = np.zeros(0, dtype=np.int64)  # per request: its target
+        if target is not None:
+            encoded = pc.dictionary_encode(target.take(pa.array(self.rows)))
+            self._targets = unescape_logged(encoded.dictionary)
+            self._target_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         self._sources: dict[str, Source | None] = {}
         self._target_parts: tuple[pa.Array, pa.Array] | None = None
         self.has_column = {name: column in frame.columns for name, column in HEADER_COLUMNS.items()}
@@ -141,7 +165,8 @@ class RequestView:
         return self._target_parts
 
     def _split_target_once(self) -> tuple[pa.Array, pa.Array]:
-        path, query = split_once(self._target, "?")
+        """(path, query) of each distinct target."""
+        path, query = split_once(self._targets, "?")
         absolute = mask_of(pc.match_substring_regex(path, _ABSOLUTE))
         if absolute.any():
             path = pc.if_else(pa.array(absolute), pc.replace_substring_regex(path, _ABSOLUTE, ""), path)
@@ -160,20 +185,33 @@ class RequestView:
         return None
 
     def _from_target(self, name: str) -> Source | None:
+        """Variables of the request target, each worked out once per distinct target."""
+        codes, rows = self._target_codes, self.rows
         if name == "REQUEST_URI":
-            return _encode(name, self._target, self.rows)
+            return _recode(name, self._targets, codes, rows)
         path, query = self._split_target()
         if name == "REQUEST_FILENAME":
-            return _encode(name, path, self.rows)
+            return _recode(name, path, codes, rows)
         if name == "REQUEST_BASENAME":
-            return _encode(name, pc.replace_substring_regex(path, r"^.*/", ""), self.rows)
-        values, rows = _present(query, self.rows)
+            return _recode(name, pc.replace_substring_regex(path, r"^.*/", ""), codes, rows)
         if name == "QUERY_STRING":
-            return _encode(name, values, rows)
-        names, args, arg_rows = _pairs(pc.split_pattern(values, "&"), rows, "=", decode=True)
-        if name == "ARGS":
-            return _encode(name, args, arg_rows, keys=names)
-        return _encode(name, names, arg_rows, keys=names)
+            return _recode(name, query, codes, rows)
+        return self._arguments(name, query)
+
+    def _arguments(self, name: str, query: pa.Array) -> Source:
+        """ARGS / ARGS_NAMES: the query of each distinct target split and decoded once, then
+        repeated for every request with that target."""
+        valid = np.flatnonzero(mask_of(pc.is_valid(query)))
+        names, args, owner = _pairs(pc.split_pattern(query.take(pa.array(valid)), "&"), np.arange(len(valid)), "=", decode=True)
+        counts = np.zeros(len(self._targets), dtype=np.int64)
+        np.add.at(counts, valid[owner], 1)
+        starts = np.zeros(len(self._targets), dtype=np.int64)
+        starts[valid] = np.searchsorted(owner, np.arange(len(valid)))
+        per_request = counts[self._target_codes]
+        items = _ragged(starts[self._target_codes], per_request)
+        rows = np.repeat(self.rows, per_request)
+        keys = names.take(pa.array(items))
+        return _recode(name, args if name == "ARGS" else names, items, rows, keys)
 
     def _from_request_line(self, name: str) -> Source | None:
         method = self._column(METHOD)
@@ -187,7 +225,8 @@ class RequestView:
         if name == "REQUEST_PROTOCOL":
             return _encode(name, *_present(protocol, self.rows))
         method_all = _string(self.frame, METHOD).take(pa.array(self.rows))  # type: ignore[union-attr]
-        line = pc.binary_join_element_wise(method_all, self._target, " ")
+        targets = self._targets.take(pa.array(self._target_codes))  # type: ignore[union-attr]
+        line = pc.binary_join_element_wise(method_all, targets, " ")
         line = pc.coalesce(pc.binary_join_element_wise(line, protocol, " "), line)
         return _encode(name, *_present(line, self.rows))
 

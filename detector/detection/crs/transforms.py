@@ -313,6 +313,7 @@ class TransformChains:
     def __init__(self, values: pa.Array, scope: Callable[[tuple[str, ...]], np.ndarray | None] = lambda _: None,
                  index: Callable[[np.ndarray], np.ndarray] | None = None) -> None:  # fmt: skip
         self._chunks: list[pa.Array] = [values.cast(pa.string())]
+        self._starts: list[int] = [0]  # where each chunk begins in the store
         self._size = len(values)
         self._root = len(values)
         self._lowered_root: int | None = None  # where the input's lower case starts in the store
@@ -331,13 +332,27 @@ class TransformChains:
         return found
 
     def take(self, where: np.ndarray) -> pa.Array:
-        if len(self._chunks) > 1:
-            self._chunks = [pa.concat_arrays(self._chunks)]
-        return self._chunks[0].take(pa.array(where, pa.int64()))
+        """The strings at `where` (positions in the store), gathered chunk by chunk."""
+        if len(self._chunks) > 16:
+            self._chunks, self._starts = [pa.concat_arrays(self._chunks)], [0]
+        if len(self._chunks) == 1:
+            return self._chunks[0].take(pa.array(where, pa.int64()))
+        chunk = np.searchsorted(self._starts, where, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        ordered, bounds = where[order], np.searchsorted(chunk[order], np.arange(len(self._chunks) + 1))
+        pieces = [
+            self._chunks[c].take(pa.array(ordered[bounds[c] : bounds[c + 1]] - self._starts[c], pa.int64()))
+            for c in range(len(self._chunks)) if bounds[c + 1] > bounds[c]
+        ]  # fmt: skip
+        gathered = pa.concat_arrays(pieces) if pieces else self._chunks[0].slice(0, 0)
+        back = np.empty(len(where), dtype=np.int64)
+        back[order] = np.arange(len(where))
+        return gathered.take(pa.array(back))
 
     def _store(self, values: pa.Array) -> np.ndarray:
         """Add strings to the store; their positions in it."""
         self._chunks.append(values.cast(pa.string()))
+        self._starts.append(self._size)
         self._size += len(values)
         return np.arange(self._size - len(values), self._size)
 
