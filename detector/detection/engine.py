@@ -51,7 +51,7 @@ class DetectionEngine:
     def __init__(self, checklist: Checklist, crs: CrsStage | None = None) -> None:
         self.checklist = checklist
         self.crs = crs  # the OWASP CRS, scoring requests before the rules read its columns
-        self.crs_detail = None if crs is None else EvidenceDetail(crs.evaluator)  # rule ids per evidence line
+        self.crs_detail = None if crs is None else EvidenceDetail(crs)  # rule ids per evidence line
         self.notices: list[str] = []
         self.matcher = Matcher(checklist)
         self.active = [s for s in checklist.scenarios if s.status != "deprecated"]

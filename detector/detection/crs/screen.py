@@ -19,6 +19,7 @@ from detector.detection.crs.charsets import Terms, admits, reduced
 from detector.detection.crs.transforms import TransformChains
 
 Verdict = tuple[int, ...]  # the rules whose first condition the value satisfies
+_SLICE = 16_384  # new values evaluated together at most
 _NO_HITS: Verdict = ()
 
 
@@ -70,7 +71,7 @@ class SignatureTable:
     """Per signature seen and per condition: does the signature meet the condition's character
     requirement (-1: not asked yet). Each (signature, condition) pair is worked out once."""
 
-    def __init__(self, requirements: Sequence[Terms], limit: int = 1 << 16) -> None:
+    def __init__(self, requirements: Sequence[Terms], limit: int = 1 << 14) -> None:
         self.requirements = [reduced(t) for t in requirements]
         self.everything = [0 in t for t in self.requirements]
         self.limit = limit
@@ -89,10 +90,14 @@ class SignatureTable:
             position = np.searchsorted(self._keys, signatures_)
         return self._at[position]
 
-    def _add(self, new: np.ndarray) -> None:
-        if len(self._keys) + len(new) > self.limit:
+    def trim(self) -> None:
+        """Forget every signature once more than `limit` are known (between batches only: rows
+        handed out during a batch must stay valid)."""
+        if len(self._keys) > self.limit:
             self._keys, self._at = self._keys[:0], self._at[:0]
-            self._cells[:] = -1
+            self._cells = np.full((1024, self._cells.shape[1]), -1, dtype=np.int8)
+
+    def _add(self, new: np.ndarray) -> None:
         first = len(self._keys)
         if first + len(new) > len(self._cells):
             grown = np.full((2 * (first + len(new)), self._cells.shape[1]), -1, dtype=np.int8)
@@ -150,9 +155,13 @@ class Screen:
             unknown[source] = [i for i, verdict in enumerate(found[source]) if verdict is None]
         pending = [source for source in values if unknown[source]]
         if pending:
+            self.table.trim()
             pooled = pa.concat_arrays([values[s].take(pa.array(unknown[s], pa.int64())) for s in pending])
             owner = np.repeat([self.sources.index(s) for s in pending], [len(unknown[s]) for s in pending])
-            hits = self._evaluate(pooled, owner)
+            hits: dict[int, Verdict] = {}
+            for start in range(0, len(pooled), _SLICE):  # bounded memory for a first, all-new batch
+                part = self._evaluate(pooled.slice(start, _SLICE), owner[start : start + _SLICE])
+                hits.update((start + i, verdict) for i, verdict in part.items())
             start = 0
             for source in pending:
                 todo = unknown[source]

@@ -5,6 +5,8 @@ user's) reads like any other field."""
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,26 +28,62 @@ FIELDS = (SCORE_FIELD, RULES_FIELD, DETAIL_FIELD, CATEGORY_FIELD)
 _VALUE_CAP = 120
 
 
+_RECENT = 20_000  # requests over the threshold whose detail is kept for their findings' evidence
+LineKey = tuple[str, int, str]  # (file path, offset, line)
+
+
 class CrsStage:
-    """Compiled once per rule selection; `enrich(frame)` per batch (pure: runs in the
-    pipeline's read-ahead thread)."""
+    """Compiled once per rule selection; `enrich(frame)` per batch (runs in the pipeline's
+    read-ahead thread). Keeps the rule detail of the latest requests over the threshold, keyed
+    by line, for the evidence of the findings they raise (evidence.py)."""
 
     def __init__(self, ruleset: CrsRuleSet, settings: CrsSettings) -> None:
         self.ruleset = ruleset
         self.settings = settings
         self.rules = ruleset.select(settings)
         self.evaluator = CrsEvaluator(self.rules)
+        self.recent: OrderedDict[LineKey, dict[str, Any]] = OrderedDict()
 
     def enrich(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not len(frame):
             return frame
         result = self.evaluator.evaluate(frame)
+        self._remember(frame, result)
         return add_columns(frame, result)
+
+    def _remember(self, frame: pd.DataFrame, result: CrsResult) -> None:
+        over = np.flatnonzero(result.scores >= self.settings.threshold)
+        if not len(over) or not {"log.file.path", "log.offset", "log.original"} <= set(frame.columns):
+            return
+        details = row_details(result, set(over.tolist()))
+        paths, offsets, lines = (frame[c].to_numpy(dtype=object) for c in ("log.file.path", "log.offset", "log.original"))
+        for row in over.tolist():
+            self.recent[(paths[row], int(offsets[row]), lines[row])] = {"score": int(result.scores[row]), "rules": details[row]}
+        while len(self.recent) > _RECENT:
+            self.recent.popitem(last=False)
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= _VALUE_CAP else value[:_VALUE_CAP] + "..."
 
 
 def _detail(rule_id: int, msg: str, name: str, value: str) -> str:
-    shown = value if len(value) <= _VALUE_CAP else value[:_VALUE_CAP] + "..."
-    return f"{rule_id} {msg} [{name}: {shown}]"
+    return f"{rule_id} {msg} [{name}: {_shown(value)}]"
+
+
+def row_details(result: CrsResult, rows: set[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per row of `rows`: every CRS rule it hit, with message, severity, category, the variable
+    and the matched (transformed) data, by rule id."""
+    out: dict[int, list[dict[str, Any]]] = {row: [] for row in rows}
+    for hit in result.hits:
+        rule = hit.rule
+        for row, name, value in zip(hit.rows.tolist(), hit.names, hit.values):
+            if row in out:
+                out[row].append({"id": rule.id, "msg": rule.msg, "severity": rule.severity,
+                                 "category": rule.category, "variable": name, "matched": _shown(value)})  # fmt: skip
+    for found in out.values():
+        found.sort(key=lambda d: d["id"])
+    return out
 
 
 def add_columns(frame: pd.DataFrame, result: CrsResult) -> pd.DataFrame:
