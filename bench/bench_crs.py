@@ -22,9 +22,11 @@ Exit status: 0; 1 on a failed scan; 3 with --strict when a target is missed.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,7 @@ TARGETS = {1: 150_000, 2: 100_000}
 TARGET_RSS_MB = 400.0
 TARGET_FP = 0.001
 BATCH = 16_384
+VARIABLE = re.compile(r"\[([A-Z_]+(?::[^\s:]+)?): ")  # in a `crs.matched` detail
 KIND = "access-longtail"  # the shop with a real site's long tail of one-off values (loggen/longtail.py)
 
 
@@ -109,7 +112,8 @@ def score_file(path: Path, crs: Path, level: int) -> dict[str, float]:
 
     stage = load_crs_stage(CrsSettings(crs, paranoia=level))
     ctx = ParseContext(path=str(path), timezone="UTC", file_mtime=datetime.now(timezone.utc))
-    counts = {"requests": 0, "benign": 0, "benign_over": 0, "attacks": 0, "attacks_over": 0, "seconds": 0.0}
+    counts: dict = {"requests": 0, "benign": 0, "benign_over": 0, "attacks": 0, "attacks_over": 0, "seconds": 0.0,
+                    "causes": Counter()}  # fmt: skip
     with open(path, encoding="utf-8", errors="replace") as handle:
         while True:
             chunk = [line.rstrip("\n") for _, line in zip(range(BATCH), handle)]
@@ -126,6 +130,10 @@ def score_file(path: Path, crs: Path, level: int) -> dict[str, float]:
             counts["requests"] += len(frame)
             counts["benign"] += int((~attack).sum())
             counts["benign_over"] += int((over & ~attack).sum())
+            for detail in enriched["crs.matched"].to_numpy(dtype=object)[over & ~attack]:
+                for part in (detail or "").split(" | "):  # "932235 message [ARGS:dl: value]"
+                    variable = VARIABLE.search(part)
+                    counts["causes"][(part.split(" ", 1)[0], variable.group(1) if variable else "?")] += 1
             counts["attacks"] += int(attack.sum())
             counts["attacks_over"] += int((over & attack).sum())
     return counts
@@ -181,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fp:>7.3%} {'ok' if ok_fp else 'MISSED':<6}{counts['attacks_over']:>6,}/{counts['attacks']:<7,} {findings:>8}",
                 flush=True,
             )
+            causes = ", ".join(f"{rule} on {variable} {n:,}" for (rule, variable), n in counts["causes"].most_common(5))
+            print(f"   benign requests over the threshold, top rule hits: {causes or '-'}", flush=True)
         print()
         for row in load_table(args.crs):
             print(row)
