@@ -145,3 +145,28 @@ def test_transformations_match_modsecurity():
     assert t("length", "abc", "é") == ["3", "2"]
     assert t("lowercase", "ABC") == ["abc"]
     assert t("escapeSeqDecode", r"a\x41\n") == ["aA\n"]
+
+
+def test_a_findings_evidence_names_the_crs_rules_also_when_scored_again(crs_root):
+    """The detail comes from the stage's record of recent requests over the threshold; a line
+    it no longer holds (a finding extended in a later run) is parsed and scored again."""
+    from datetime import datetime, timezone
+
+    from detector.detection.crs.evidence import EvidenceDetail
+    from detector.model import Evidence, Finding
+
+    stage = CrsStage(load_crs(crs_root), CrsSettings(crs_root))
+    line = combined("/p?id=1%20union%20select%202")
+    stage.enrich(request_frame([line, combined("/index.html")]))
+    when = datetime(2026, 11, 21, 10, tzinfo=timezone.utc)
+    evidence = Evidence(path="test.log", offset=0, line=line, timestamp=when, log_kind="access")
+    finding = Finding(id="f1", scenario_id="web-crs-inbound", scenario_version="9.1.0", checklist_version="1",
+                      title="CRS", severity="high", confidence=0.5, confidence_reasons=(), entity={"source.ip": "x"},
+                      first_seen=when, last_seen=when, detected_at=when, count=1, log_kinds=("access",), attack=(),
+                      evidence=(evidence,))  # fmt: skip
+    want = [{"path": "test.log", "offset": 0, "score": 5, "rules": [
+        {"id": 100100, "msg": "SQL union", "severity": "CRITICAL", "category": "sqli", "variable": "ARGS:id",
+         "matched": "1 union select 2"}]}]  # fmt: skip
+    assert EvidenceDetail(stage).annotate(finding).extra["crs"] == want  # from the stage's record
+    stage.recent.clear()
+    assert EvidenceDetail(stage).annotate(finding).extra["crs"] == want  # scored again from the line
