@@ -171,3 +171,25 @@ def test_one_evaluator_across_batches_scores_like_a_fresh_one_per_batch():
         want = CrsEvaluator(rules).evaluate(frame).scores.tolist()
         assert kept.evaluate(frame).scores.tolist() == want
         assert forgetful.evaluate(frame).scores.tolist() == want
+
+
+@pytest.mark.skipif(not SHARED_CRS.exists(), reason="needs the CRS snapshot in ../shared/crs")
+def test_two_threads_sharing_one_evaluator_score_like_one_thread():
+    """The pipeline may prepare two batches at once; the evaluator's caches are shared."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crskit import combined
+    from detector.checklist.crs import load_crs
+    from detector.config import CrsSettings
+    from detector.detection.crs.evaluate import CrsEvaluator
+
+    rules = load_crs(SHARED_CRS).select(CrsSettings(SHARED_CRS, paranoia=2))
+    rng = random.Random(4)
+    words = ["rain", "jacket", "union", "select", "'", "<script>", "../", "%27", "alpine", "cat", "/etc/passwd", "1=1"]
+    frames = [request_frame([combined("/s?q=" + "+".join(rng.choice(words) for _ in range(3)) + f"&n={b}-{i}")
+                             for i in range(300)], "combined") for b in range(8)]  # fmt: skip
+    want = [CrsEvaluator(rules).evaluate(frame).scores.tolist() for frame in frames]
+    shared = CrsEvaluator(rules)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda frame: shared.evaluate(frame).scores.tolist(), frames))
+    assert got == want

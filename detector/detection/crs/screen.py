@@ -9,6 +9,7 @@ its pattern; the signatures' verdicts per condition are remembered too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -143,9 +144,16 @@ class Screen:
                     self.needed.setdefault(stage[:end], set()).update(numbers)
         self.table = SignatureTable([conds[rule].needs for rule in sorted(conds)])
         self.columns = {rule: column for column, rule in enumerate(sorted(conds))}
+        self._lock = threading.Lock()
 
     def verdicts(self, values: dict[str, pa.Array]) -> dict[str, list[Verdict]]:
-        """Per variable of `values` (its distinct values), the verdict of each value."""
+        """Per variable of `values` (its distinct values), the verdict of each value. One batch
+        at a time: the pipeline may prepare two batches on two threads, and the caches and the
+        signature table are shared."""
+        with self._lock:
+            return self._verdicts(values)
+
+    def _verdicts(self, values: dict[str, pa.Array]) -> dict[str, list[Verdict]]:
         found: dict[str, list[Verdict | None]] = {}
         keys: dict[str, list[str]] = {}
         unknown: dict[str, list[int]] = {}

@@ -5,6 +5,7 @@ user's) reads like any other field."""
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -43,6 +44,7 @@ class CrsStage:
         self.rules = ruleset.select(settings)
         self.evaluator = CrsEvaluator(self.rules)
         self.recent: OrderedDict[LineKey, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def enrich(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not len(frame):
@@ -57,10 +59,11 @@ class CrsStage:
             return
         details = row_details(result, set(over.tolist()))
         paths, offsets, lines = (frame[c].to_numpy(dtype=object) for c in ("log.file.path", "log.offset", "log.original"))
-        for row in over.tolist():
-            self.recent[(paths[row], int(offsets[row]), lines[row])] = {"score": int(result.scores[row]), "rules": details[row]}
-        while len(self.recent) > _RECENT:
-            self.recent.popitem(last=False)
+        with self._lock:  # enrich may run on two threads (the pipeline's read-ahead)
+            for row in over.tolist():
+                self.recent[(paths[row], int(offsets[row]), lines[row])] = {"score": int(result.scores[row]), "rules": details[row]}
+            while len(self.recent) > _RECENT:
+                self.recent.popitem(last=False)
 
 
 def _shown(value: str) -> str:
