@@ -177,6 +177,7 @@ class DetectionEngine:
             finding = item.build()
             if self.crs_detail is not None and finding.scenario_id == CRS_SCENARIO:
                 finding = self.crs_detail.annotate(finding)
+                item.finding = replace(item.finding, extra={**item.finding.extra, "crs": finding.extra["crs"]})
             built[fid] = (finding, item.changed or "extended")
             store.put_finding(finding, change=None, now=now)
         peers = _PeerCache(store)

@@ -34,11 +34,17 @@ class EvidenceDetail:
         self._formats: dict[str, str | None] = {}  # per file: its format, sniffed once
 
     def annotate(self, finding: Finding) -> Finding:
+        """The finding with `extra["crs"]` for every evidence line (lines it already names are
+        kept as they are: each line is worked out once, while the stage still holds it)."""
+        known = {(e["path"], e["offset"]): e for e in finding.extra.get("crs", [])}
         entries = []
         for evidence in finding.evidence:
-            detail = self._of(evidence)
-            if detail is not None:
-                entries.append({"path": evidence.path, "offset": evidence.offset, **detail})
+            entry = known.get((evidence.path, evidence.offset))
+            if entry is None:
+                detail = self._of(evidence)
+                entry = None if detail is None else {"path": evidence.path, "offset": evidence.offset, **detail}
+            if entry is not None:
+                entries.append(entry)
         return replace(finding, extra={**finding.extra, "crs": entries})
 
     def _of(self, evidence: Evidence) -> dict[str, Any] | None:
