@@ -64,9 +64,20 @@ def kinds_of_text(text: str) -> int:
     return mask
 
 
+_SIGNATURE_SLICE = 4096  # values per pass: the per-byte temporaries stay a few MB
+
+
 def signatures(values: pa.Array) -> np.ndarray:
     """Per string of `values`, the mask of the kinds of its bytes (uint64), without a Python
     loop: each byte's kind bit, OR-reduced per string over the Arrow offsets."""
+    if len(values) > _SIGNATURE_SLICE:
+        return np.concatenate([
+            _signatures(values.slice(start, _SIGNATURE_SLICE)) for start in range(0, len(values), _SIGNATURE_SLICE)
+        ])  # fmt: skip
+    return _signatures(values)
+
+
+def _signatures(values: pa.Array) -> np.ndarray:
     values = values.cast(pa.large_string()) if pa.types.is_string(values.type) else values
     n = len(values)
     out = np.zeros(n, dtype=np.uint64)

@@ -26,7 +26,7 @@ from detector.parsing.arrowtext import mask_of
 
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 #: Verdicts remembered per variable (two generations of this many distinct values each).
-VERDICTS_PER_VARIABLE = 8_000
+VERDICTS_PER_VARIABLE = 4_000
 
 
 @dataclass

@@ -70,7 +70,11 @@ class VerdictCache:
 
 class SignatureTable:
     """Per signature seen and per condition: does the signature meet the condition's character
-    requirement (-1: not asked yet). Each (signature, condition) pair is worked out once."""
+    requirement (-1: not asked yet). Each (signature, condition) pair is worked out once.
+
+    Shared by the batches the pipeline prepares on two threads: rows are only ever added while
+    a batch is in flight (a row handed out stays valid), the table is emptied between batches
+    once it holds more than `limit` signatures."""
 
     def __init__(self, requirements: Sequence[Terms], limit: int = 1 << 14) -> None:
         self.requirements = [reduced(t) for t in requirements]
@@ -79,24 +83,33 @@ class SignatureTable:
         self._keys = np.zeros(0, dtype=np.uint64)  # sorted signatures
         self._at = np.zeros(0, dtype=np.int64)  # their rows in `_cells`
         self._cells = np.full((1024, len(requirements)), -1, dtype=np.int8)
+        self._lock = threading.Lock()
+        self._active = 0  # batches in flight
+
+    def begin(self) -> None:
+        """A batch starts: forget every signature once more than `limit` are known, unless
+        another batch holds rows."""
+        with self._lock:
+            if self._active == 0 and len(self._keys) > self.limit:
+                self._keys, self._at = self._keys[:0], self._at[:0]
+                self._cells = np.full((1024, self._cells.shape[1]), -1, dtype=np.int8)
+            self._active += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._active -= 1
 
     def rows(self, signatures_: np.ndarray) -> np.ndarray:
         """The row of each signature (new ones added)."""
-        position = np.searchsorted(self._keys, signatures_)
-        inside = position < len(self._keys)
-        known = np.zeros(len(signatures_), dtype=bool)
-        known[inside] = self._keys[position[inside]] == signatures_[inside]
-        if not known.all():
-            self._add(np.unique(signatures_[~known]))
+        with self._lock:
             position = np.searchsorted(self._keys, signatures_)
-        return self._at[position]
-
-    def trim(self) -> None:
-        """Forget every signature once more than `limit` are known (between batches only: rows
-        handed out during a batch must stay valid)."""
-        if len(self._keys) > self.limit:
-            self._keys, self._at = self._keys[:0], self._at[:0]
-            self._cells = np.full((1024, self._cells.shape[1]), -1, dtype=np.int8)
+            inside = position < len(self._keys)
+            known = np.zeros(len(signatures_), dtype=bool)
+            known[inside] = self._keys[position[inside]] == signatures_[inside]
+            if not known.all():
+                self._add(np.unique(signatures_[~known]))
+                position = np.searchsorted(self._keys, signatures_)
+            return self._at[position]
 
     def _add(self, new: np.ndarray) -> None:
         first = len(self._keys)
@@ -114,12 +127,15 @@ class SignatureTable:
         if self.everything[column]:
             return np.ones(len(rows), dtype=bool)
         cells = self._cells[rows, column]
-        unknown = cells < 0
-        if unknown.any():
-            pending, first = np.unique(rows[unknown], return_index=True)
-            self._cells[pending, column] = admits(self.requirements[column], signatures_[unknown][first])
-            cells = self._cells[rows, column]
-        return cells.astype(bool)
+        admitted = cells > 0
+        unknown = np.flatnonzero(cells < 0)
+        if len(unknown):
+            pending, first, inverse = np.unique(rows[unknown], return_index=True, return_inverse=True)
+            found = admits(self.requirements[column], signatures_[unknown][first])
+            admitted[unknown] = found[inverse]
+            with self._lock:  # the table may have grown meanwhile: write into the current one
+                self._cells[pending, column] = found
+        return admitted
 
 
 class Screen:
@@ -144,14 +160,16 @@ class Screen:
                     self.needed.setdefault(stage[:end], set()).update(numbers)
         self.table = SignatureTable([conds[rule].needs for rule in sorted(conds)])
         self.columns = {rule: column for column, rule in enumerate(sorted(conds))}
-        self._lock = threading.Lock()
 
     def verdicts(self, values: dict[str, pa.Array]) -> dict[str, list[Verdict]]:
-        """Per variable of `values` (its distinct values), the verdict of each value. One batch
-        at a time: the pipeline may prepare two batches on two threads, and the caches and the
-        signature table are shared."""
-        with self._lock:
+        """Per variable of `values` (its distinct values), the verdict of each value. The
+        pipeline may prepare two batches on two threads: the verdict caches tolerate it (a
+        value evaluated twice at worst), the signature table is built for it."""
+        self.table.begin()
+        try:
             return self._verdicts(values)
+        finally:
+            self.table.end()
 
     def _verdicts(self, values: dict[str, pa.Array]) -> dict[str, list[Verdict]]:
         found: dict[str, list[Verdict | None]] = {}
@@ -163,7 +181,6 @@ class Screen:
             unknown[source] = [i for i, verdict in enumerate(found[source]) if verdict is None]
         pending = [source for source in values if unknown[source]]
         if pending:
-            self.table.trim()
             pooled = pa.concat_arrays([values[s].take(pa.array(unknown[s], pa.int64())) for s in pending])
             owner = np.repeat([self.sources.index(s) for s in pending], [len(unknown[s]) for s in pending])
             hits: dict[int, Verdict] = {}

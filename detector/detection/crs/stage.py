@@ -29,7 +29,7 @@ FIELDS = (SCORE_FIELD, RULES_FIELD, DETAIL_FIELD, CATEGORY_FIELD)
 _VALUE_CAP = 120
 
 
-_RECENT = 20_000  # requests over the threshold whose detail is kept for their findings' evidence
+_RECENT = 8_192  # requests over the threshold whose detail is kept for their findings' evidence
 LineKey = tuple[str, int, str]  # (file path, offset, line)
 
 
