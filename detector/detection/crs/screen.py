@@ -213,6 +213,11 @@ class Screen:
             return mask
 
         chains = TransformChains(values, scope, self.table.rows)
+        for _, cond, owners in self.conditions:  # every chain first: then one store to take from
+            if len(member_of(tuple(owners))):
+                for stage in cond.stages():
+                    chains.get(stage)
+        chains.compact()
         hits: dict[int, list[int]] = {}
         for rule, cond, owners in self.conditions:
             member = member_of(tuple(owners))

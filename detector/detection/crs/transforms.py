@@ -331,6 +331,11 @@ class TransformChains:
             self._chains[chain] = found
         return found
 
+    def compact(self) -> None:
+        """One chunk: later takes are a single gather."""
+        if len(self._chunks) > 1:
+            self._chunks, self._starts = [pa.concat_arrays(self._chunks)], [0]
+
     def take(self, where: np.ndarray) -> pa.Array:
         """The strings at `where` (positions in the store), gathered chunk by chunk."""
         if len(self._chunks) > 16:
