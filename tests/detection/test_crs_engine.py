@@ -62,6 +62,16 @@ def test_compiled_pattern_over_joined_values_finds_exactly_what_pyarrow_finds(pa
     assert (compiled.search(values) == want).all()  # again, after its statistics moved
 
 
+def test_a_pattern_whose_search_lands_in_every_value_switches_kernel_and_finds_the_same():
+    values = pa.array([f"v{i}" for i in range(3000)] + ["a\nb"])
+    compiled = Pattern(r"(?s)\n[a-z]")  # its search copy matches at every separator
+    want = pc.match_substring_regex(values, r"(?s)\n[a-z]").to_numpy(zero_copy_only=False)
+    assert (compiled.search(values) == want).all()
+    assert compiled.landed > 1000  # the first search landed in (almost) every value ...
+    assert (compiled.search(values) == want).all()
+    assert compiled.landed < 4000  # ... the second ran in pyarrow's kernel (it counts matches only)
+
+
 def test_a_pattern_most_values_match_still_finds_exactly_the_same():
     values = pa.array(random_values(7, 6000))
     compiled = Pattern(r"(?s)[a-z]")

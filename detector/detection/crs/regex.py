@@ -87,22 +87,26 @@ class Pattern:
         self.joined = None if form is None else _compile(form)
         if self.joined is not None and _found(self.joined, SEPARATOR, 0, len(SEPARATOR)) >= 0:
             self.joined = None  # it matches in the separator itself: every value would be a candidate
-        self.searched = self.matched = 0  # values so far: a pattern most values match (a negated
-        # rule's, e.g. a valid request line) is cheaper in one vectorized kernel call than per hit
+        self.searched = self.landed = 0  # values so far, and those the joined search landed in: a
+        # pattern that lands in many (a negated rule's, e.g. a valid request line, or one whose
+        # search copy matches at the separators) is cheaper in one vectorized kernel call
 
     def search(self, values: pa.Array) -> np.ndarray:
         n = len(values)
         if not n:
             return np.zeros(0, dtype=bool)
-        dense = self.searched > 1000 and self.matched > _DENSE * self.searched
+        dense = self.searched > 1000 and self.landed > _DENSE * self.searched
+        self.searched += n
         if self.exact is None or (dense and n >= _ONE_BY_ONE):  # pyarrow compiles it at each call
             found = mask_of(pc.match_substring_regex(values, self.pattern))
-        else:
-            binary = pc.fill_null(values.cast(pa.binary()), b"")
-            found = self._each(binary) if n < _ONE_BY_ONE or self.joined is None else self._joined(binary)
-        self.searched += n
-        self.matched += int(found.sum())
-        return found
+            self.landed += int(found.sum())
+            return found
+        binary = pc.fill_null(values.cast(pa.binary()), b"")
+        if n < _ONE_BY_ONE or self.joined is None:
+            found = self._each(binary)
+            self.landed += int(found.sum())
+            return found
+        return self._joined(binary)
 
     def _each(self, binary: pa.Array) -> np.ndarray:
         exact = self.exact
@@ -128,5 +132,6 @@ class Pattern:
             row = int(np.searchsorted(starts, at, side="right")) - 1
             row_start, row_end = int(starts[row]), int(offsets[row + 1]) - len(SEPARATOR)
             out[row] = _found(exact, text[row_start:row_end], 0, row_end - row_start) >= 0
+            self.landed += 1
             position = row_end + len(SEPARATOR)
         return out
