@@ -3,27 +3,30 @@ batch sink. Everything it writes happens inside the batch transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from detector.checklist import Checklist, load_checklist
-from detector.checklist.crs.scenario import SCENARIO_ID as CRS_SCENARIO
-from detector.checklist.crs.scenario import with_crs
 from detector.config import CrsSettings
 from detector.detection import confidence
 from detector.detection.batch import BatchContext
 from detector.detection.correlate import Correlator, OpenFinding
-from detector.detection.crs.evidence import EvidenceDetail
-from detector.detection.crs.stage import CrsStage, crs_version_change, load_crs_stage
 from detector.detection.events import Event, EventBatch, FrameColumns, frame_events
 from detector.detection.matcher import Matcher
 from detector.model import Finding, Peer
 from detector.state.history import record_checklist
 from detector.state.store import Store
+
+if TYPE_CHECKING:  # the CRS modules load only when the CRS is configured (scan start-up without it)
+    from detector.detection.crs.stage import CrsStage
+
+CRS_SCENARIO = "web-crs-inbound"  # detector.checklist.crs.scenario.SCENARIO_ID
 
 
 def _topological(checklist: Checklist) -> list[str]:
@@ -51,7 +54,11 @@ class DetectionEngine:
     def __init__(self, checklist: Checklist, crs: CrsStage | None = None) -> None:
         self.checklist = checklist
         self.crs = crs  # the OWASP CRS, scoring requests before the rules read its columns
-        self.crs_detail = None if crs is None else EvidenceDetail(crs)  # rule ids per evidence line
+        self.crs_detail = None
+        if crs is not None:
+            from detector.detection.crs.evidence import EvidenceDetail
+
+            self.crs_detail = EvidenceDetail(crs)  # rule ids per evidence line
         self.notices: list[str] = []
         self.matcher = Matcher(checklist)
         self.active = [s for s in checklist.scenarios if s.status != "deprecated"]
@@ -112,7 +119,11 @@ class DetectionEngine:
     def record_checklist(self, store: Store, now: datetime) -> list[str]:
         """Record this checklist version; returns warnings (unversioned changes, overdue reviews,
         a change of CRS version)."""
-        self.notices = crs_version_change(store, self.checklist)  # what a one-shot scan prints too
+        self.notices = []
+        if self.crs is not None:
+            from detector.detection.crs.stage import crs_version_change
+
+            self.notices = crs_version_change(store, self.checklist)  # what a one-shot scan prints too
         return self.notices + record_checklist(store, self.checklist, now)
 
     def _events(self, columns: FrameColumns, hits: dict[str, np.ndarray], ctx: BatchContext) -> dict[str, EventBatch]:
@@ -227,10 +238,16 @@ class _PeerCache:
         return sorted(found.values(), key=lambda p: p.id)
 
 
-def load_engine(directory: Path | None, now: datetime | None = None, crs: CrsSettings | None = None) -> DetectionEngine:
-    """Load and compile a checklist (default: the bundled one), with the OWASP CRS when configured."""
-    checklist = load_checklist(directory)
+def load_engine(
+    directory: Path | None, now: datetime | None = None, sigma: Sequence[Path] = (), crs: CrsSettings | None = None,
+) -> DetectionEngine:
+    """Load and compile a checklist (default: the bundled one), with extra Sigma rule paths and the OWASP CRS when
+    configured."""
+    checklist = load_checklist(directory, sigma)
     if crs is None:
         return DetectionEngine(checklist)
+    from detector.checklist.crs.scenario import with_crs
+    from detector.detection.crs.stage import load_crs_stage
+
     stage = load_crs_stage(crs)
     return DetectionEngine(with_crs(checklist, stage.ruleset, crs), stage)

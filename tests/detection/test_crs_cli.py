@@ -114,3 +114,20 @@ def test_config_crs_section(tmp_path):
         load_config(config)
     text = str(caught.value)
     assert "logwarden.yaml:3: crs.paranoia must be an integer from 1 to 4" in text and "colour" in text
+
+
+def test_without_a_crs_section_the_scan_runs_no_crs(site, capsys):
+    config = site / "plain.yaml"
+    config.write_text("state: state/plain.db\ntimezone: UTC\n")
+    code, out, _ = lw(capsys, "scan", str(site / "access.log"), "-c", str(config), "--format", "json", "--no-escalate")
+    assert code == 0, out
+    assert not [f for f in json.loads(out)["findings"] if f["scenario_id"] == "web-crs-inbound"]
+    code, out, _ = lw(capsys, "rules", "history", "-c", str(config), "--format", "json")
+    assert "web-crs-inbound" not in json.loads(out)["versions"][-1]["added"]
+
+
+def test_the_engine_names_the_crs_scenario_as_the_checklist_does():
+    from detector.checklist.crs.scenario import SCENARIO_ID
+    from detector.detection.engine import CRS_SCENARIO
+
+    assert CRS_SCENARIO == SCENARIO_ID
