@@ -126,7 +126,9 @@ def string_offsets(values: pa.StringArray) -> np.ndarray:
 
 def mask_of(values: pa.Array) -> np.ndarray:
     """A boolean Arrow array (nulls as false) as a numpy bool array."""
-    return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
+    if values.null_count:  # a kernel call of its own: only when there are nulls to fill
+        values = pc.fill_null(values, False)
+    return values.to_numpy(zero_copy_only=False)
 
 
 def valid_mask(values: pa.Array) -> np.ndarray:
