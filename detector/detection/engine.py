@@ -190,8 +190,7 @@ class DetectionEngine:
                 finding = self.crs_detail.annotate(finding)
                 item.finding = replace(item.finding, extra={**item.finding.extra, "crs": finding.extra["crs"]})
             built[fid] = (finding, item.changed or "extended")
-            store.put_finding(finding, change=None, now=now)
-        peers = _PeerCache(store)
+        peers = _PeerCache(store, {fid: f for fid, (f, _) in built.items()})  # written once, below
         affected: dict[str, Finding | Peer] = {fid: f for fid, (f, _) in built.items()}
         for finding, _ in list(built.values()):
             for other in peers.of(finding.entity, finding.id):
@@ -218,11 +217,18 @@ class DetectionEngine:
 
 class _PeerCache:
     """Findings per entity value, loaded once per batch (one entity value is often shared by
-    every finding of a batch, e.g. the attacked `user.name`)."""
+    every finding of a batch, e.g. the attacked `user.name`). The batch's own findings are
+    read as built (`fresh`), not as stored: each is then written once per batch, not twice."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fresh: dict[str, Finding] | None = None) -> None:
         self.store = store
         self.by_value: dict[tuple[str, str], list[Peer]] = {}
+        self.fresh: dict[tuple[str, str], dict[str, Peer]] = {}
+        for fid, finding in (fresh or {}).items():
+            peer = _peer(finding)
+            for field, value in finding.entity.items():
+                if value is not None:
+                    self.fresh.setdefault((field, value), {})[fid] = peer
 
     def of(self, entity: dict[str, str], exclude_id: str) -> list[Peer]:
         found: dict[str, Peer] = {}
@@ -231,11 +237,31 @@ class _PeerCache:
                 continue
             key = (field, value)
             if key not in self.by_value:
-                self.by_value[key] = self.store.findings_with_entity_value(field, value)
+                fresh = self.fresh.get(key, {})
+                stored = {p.id: p for p in self.store.findings_with_entity_value(field, value)}
+                self.by_value[key] = list({**stored, **fresh}.values())
             for peer in self.by_value[key]:
                 if peer.id != exclude_id:
                     found.setdefault(peer.id, peer)
         return sorted(found.values(), key=lambda p: p.id)
+
+
+def _peer(finding: Finding) -> Peer:
+    """What `Store.findings_with_entity_value` would read back once `finding` is written."""
+    distinct = finding.extra.get("distinct_values")
+    return Peer(
+        id=finding.id,
+        scenario_id=finding.scenario_id,
+        scenario_version=finding.scenario_version or "",
+        confidence=float(finding.confidence),
+        count=int(finding.count or 0),
+        exercise=bool(finding.exercise),
+        first_seen=finding.first_seen,
+        last_seen=finding.last_seen,
+        log_kinds=tuple(finding.log_kinds),
+        entity=dict(finding.entity),
+        extra={} if distinct is None else {"distinct_values": int(distinct)},
+    )
 
 
 def load_engine(
