@@ -131,3 +131,32 @@ def test_the_engine_names_the_crs_scenario_as_the_checklist_does():
     from detector.detection.engine import CRS_SCENARIO
 
     assert CRS_SCENARIO == SCENARIO_ID
+
+
+SIGMA_RULE = """\
+title: Boot searches
+id: 00000000-0000-4000-8000-000000000901
+status: test
+level: high
+logsource:
+    category: webserver
+detection:
+    selection:
+        cs-uri-query|contains: boots
+    condition: selection
+"""
+
+
+def test_the_crs_and_sigma_rules_run_in_one_scan(site, capsys):
+    (site / "sigma").mkdir()
+    (site / "sigma" / "boots.yml").write_text(SIGMA_RULE)
+    code, out, _ = lw(capsys, "scan", str(site / "access.log"), "-c", str(site / "logwarden.yaml"),
+                      "--sigma", str(site / "sigma"), "--format", "json", "--no-escalate")
+    assert code == 0, out
+    fired = {(f["scenario_id"], f["entity"]["source.ip"]) for f in json.loads(out)["findings"]}
+    assert ("web-crs-inbound", "203.0.113.200") in fired
+    assert ("00000000-0000-4000-8000-000000000901", "198.51.100.9") in fired
+    code, out, _ = lw(capsys, "match", str(site / "access.log"), "-c", str(site / "logwarden.yaml"),
+                      "--sigma", str(site / "sigma"), "--format", "json")
+    rules = {r.split("/")[0] for m in json.loads(out)["matches"] for r in m["rules"]}
+    assert {"web-crs-inbound", "00000000-0000-4000-8000-000000000901"} <= rules
