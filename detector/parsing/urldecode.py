@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.parsing.arrowtext import fill_rows, group, mask_of, split_once, string_offsets, valid_mask
+from detector.parsing.arrowtext import fill_rows, group, holding_bytes, mask_of, split_once, string_offsets, valid_mask
 
 _HEX = np.full(256, -1, dtype=np.int16)
 for _code, _char in enumerate(b"0123456789abcdef"):
@@ -63,9 +63,7 @@ def _decode_block(values: pa.StringArray, plus_as_space: bool) -> tuple[np.ndarr
 
 def percent_decode(values: pa.Array, plus_as_space: bool = False) -> pa.Array:
     """Percent-decode every value once (and `+` -> space for query strings)."""
-    touched = mask_of(pc.match_substring(values, "%"))  # literal searches: no regex to compile
-    if plus_as_space:
-        touched |= mask_of(pc.match_substring(values, "+"))
+    touched = holding_bytes(values, b"%+" if plus_as_space else b"%")
     if not touched.any():
         return values
     rows = np.flatnonzero(touched)

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from detector.checklist.crs.model import Variable
 from detector.checklist.crs.support import CASELESS_KEYS
-from detector.parsing.arrowtext import fill_rows, mask_of, split_once
+from detector.parsing.arrowtext import fill_rows, holding_bytes, mask_of, split_once
 from detector.parsing.urldecode import percent_decode
 
 #: Columns a request variable is built from (DESIGN §4 names).
@@ -68,7 +68,10 @@ def _unescape_one(text: str) -> str:
 def unescape_logged(values: pa.Array) -> pa.Array:
     """Undo the escaping web servers apply when they log a request (`\\x22`, `\\"`, `\\\\`), so
     rules see the bytes the client sent. Only values holding a backslash are touched."""
-    hit = mask_of(pc.match_substring_regex(values, r"\\(?:x[0-9a-fA-F]{2}|[\\\"])"))
+    hit = holding_bytes(values, b"\\")  # the regex only where there is a backslash
+    candidates = np.flatnonzero(hit)
+    if len(candidates):
+        hit[candidates] = mask_of(pc.match_substring_regex(values.take(pa.array(candidates)), r"\\(?:x[0-9a-fA-F]{2}|[\\\"])"))
     if not hit.any():
         return values
     rows = np.flatnonzero(hit)
