@@ -3,6 +3,8 @@ call the library, print. Part of the CLI root (the one place that may call escal
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,8 @@ import click
 
 from detector.cli.common import emit_json, format_option, now_option, say, state_options
 from detector.cli.root import cli
-from detector.config import Config
-from detector.errors import UsageError
+from detector.config import SCHEDULER_ADDRESS, Config, EngineSpec
+from detector.errors import EngineError, UsageError
 from detector.model import SEVERITIES, Finding, severity_rank
 from detector.pipeline import RunResult
 from detector.runs.scan import run_scan
@@ -85,6 +87,36 @@ def _since(text: str | None, now: Any) -> Any:
         raise UsageError(f"--since {exc}") from None
 
 
+def _engine_spec(configured: EngineSpec, kind: str | None, scheduler: str | None, workers: int | None) -> EngineSpec:
+    """The config's `engine:` with the command line's options over it; --scheduler or --workers
+    alone mean --engine dask."""
+    if kind == "local" and (scheduler or workers):
+        raise UsageError("--scheduler and --workers apply to --engine dask")
+    if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
+        raise UsageError(f"--scheduler {scheduler!r} is not a Dask scheduler address (tcp://HOST:8786)")
+    if scheduler and workers:
+        raise UsageError("--workers sizes the local cluster started without --scheduler; "
+                         "a scheduler's workers are started with `dask worker`")
+    spec = replace(configured, kind=kind or ("dask" if scheduler or workers else configured.kind))
+    if scheduler or workers:
+        spec = replace(spec, scheduler=scheduler, workers=workers)
+    return spec
+
+
+def _run_scan(spec: EngineSpec, store: Store, config: Config, paths: list[Path], now: Any, engine: Any,
+              chunk_size: int | None, since: Any) -> RunResult:
+    log = lambda m: say(m, to_stderr=True)  # noqa: E731
+    if spec.kind == "dask":
+        try:
+            from detector.runs.dask_engine import run_dask_scan
+        except ImportError as exc:
+            raise EngineError(f"--engine dask needs the dask extra: pip install 'logwarden[dask]' ({exc})") from None
+
+        return run_dask_scan(store, config, paths, now, sink=engine, log=log, chunk_size=chunk_size, since=since,
+                             spec=spec)
+    return run_scan(store, config, paths, now, sink=engine, log=log, chunk_size=chunk_size, since=since)
+
+
 def finding_line(finding: Finding) -> str:
     entity = ", ".join(f"{k}={v}" for k, v in finding.entity.items())
     return terminal_safe(
@@ -108,6 +140,12 @@ def finding_line(finding: Finding) -> str:
 @now_option
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="exit 3 when a finding at or above this severity was raised or extended")
+@click.option("--engine", "engine_kind", type=click.Choice(["local", "dask"]), default=None,
+              help="local: this process (default); dask: a Dask cluster (docs/distributed.md)")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="the Dask scheduler to use (default: a local cluster started for this run)")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="worker processes of that local cluster (default: one per core)")
 @click.option("--chunk-size", type=click.IntRange(min=4096), default=None, hidden=True)
 def scan(
     paths: tuple[Path, ...],
@@ -119,6 +157,9 @@ def scan(
     baseline: bool,
     now: Any,
     fail_on: str | None,
+    engine_kind: str | None,
+    scheduler: str | None,
+    workers: int | None,
     chunk_size: int | None,
 ) -> int:
     """Read what is new in log files or directories (or the configured sources) and detect."""
@@ -126,25 +167,20 @@ def scan(
 
     require_paths(list(paths))  # a mistyped path leaves no state or lock behind (exit 2)
     since = _since(since_text, now)
+    spec = _engine_spec(config.engine, engine_kind, scheduler, workers)
     engine = load_engine(checklist_dir or config.checklist, now=now)
     if not no_escalate or baseline:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
     json_out = fmt == "json"
     with StateLock(config.state, "scan"):
         with Store(config.state) as store:
-            engine.record_checklist(store, now)
-            run_id = store.start_run("scan", now, engine.checklist.version)
-            result = run_scan(
-                store,
-                config,
-                list(paths),
-                now,
-                sink=engine,
-                log=lambda m: say(m, to_stderr=True),
-                chunk_size=chunk_size,
-                since=since,
-            )
-            store.finish_run(run_id, now, result.stats)
+            # a Dask run is one transaction, its run record included: a client that dies leaves
+            # the state as it was (docs/distributed.md)
+            with store.transaction() if spec.kind == "dask" else contextlib.nullcontext():
+                engine.record_checklist(store, now)
+                run_id = store.start_run("scan", now, engine.checklist.version)
+                result = _run_scan(spec, store, config, list(paths), now, engine, chunk_size, since)
+                store.finish_run(run_id, now, result.stats)
             if baseline:
                 passed = _baseline(store, config, now)
                 say(f"baseline: {passed} finding(s) recorded, none escalated (`logwarden findings` lists them); "

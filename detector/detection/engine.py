@@ -3,9 +3,11 @@ batch sink. Everything it writes happens inside the batch transaction."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,45 @@ def _topological(checklist: Checklist) -> list[str]:
     return done
 
 
+class RuleEvaluator:
+    """The half of the detection engine that runs where a batch is parsed, possibly on another
+    machine (a Dask worker): single-event matching, and cutting a batch down to the rows that
+    matched, which are all that `DetectionEngine.process` reads. Pickles as its checklist; the
+    rules are compiled again on first use where it lands."""
+
+    def __init__(self, checklist: Checklist, matcher: Matcher | None = None) -> None:
+        self.checklist = checklist
+        self._matcher = matcher
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"checklist": self.checklist}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["checklist"])  # type: ignore[misc]
+
+    @property
+    def matcher(self) -> Matcher:
+        with self._lock:
+            if self._matcher is None:
+                self._matcher = Matcher(self.checklist)
+            return self._matcher
+
+    def prepare(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Rows matched by each rule (the `prepared` value `DetectionEngine.process` takes)."""
+        return self.matcher.match(frame)
+
+    @staticmethod
+    def compact(frame: pd.DataFrame, hits: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """Only the rows some rule matched, with `hits` renumbered to them: what a worker ships.
+        `process` on the result finds what it finds on the whole batch (it reads matched rows only)."""
+        keep = np.unique(np.concatenate(list(hits.values()))) if hits else np.empty(0, np.int64)
+        if len(keep) == len(frame):
+            return frame, hits
+        rows = frame.iloc[keep].reset_index(drop=True)
+        return rows, {key: np.searchsorted(keep, matched) for key, matched in hits.items()}
+
+
 class DetectionEngine:
     """Batch sink evaluating a checklist; also the `rules test` and `match` workhorse."""
 
@@ -60,6 +101,10 @@ class DetectionEngine:
     def prepare(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Single-event matching: pure, so the pipeline runs it in its read-ahead thread."""
         return self.matcher.match(frame)
+
+    def evaluator(self) -> RuleEvaluator:
+        """`prepare` (and `compact`) as an object that can be shipped to a Dask worker."""
+        return RuleEvaluator(self.checklist, self.matcher)
 
     def process(
         self, store: Store, frame: pd.DataFrame, ctx: BatchContext, hits: dict[str, np.ndarray] | None = None
