@@ -9,8 +9,8 @@ Every stream is one continuous generator run split into its generations, so even
 across the rotation, and every stream covers the same two days (rates are set per stream), so
 reading them interleaved in event time is what a real retro-hunt over a fleet does. Mixed
 formats (nginx combined, RFC 3164 auth, JSON lines, RFC 5424), success-heavy auth logs, attack
-traffic at 0.2 %. Written next to a `.json` manifest (parameters, generator hash, line counts);
-reused while it matches.
+traffic at 0.2 %. A manifest beside the directory (`archive.json`: parameters, generator hash,
+line counts) tells whether it can be reused.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def _write_stream(root: Path, number: int, stream: Stream) -> None:
 def archive(out: Path = DEFAULT_OUT, scale: float = 1.0) -> tuple[Path, int, int]:
     """The archive at `out` (generated unless its manifest matches): (root, files, lines)."""
     streams = fleet(scale)
-    manifest = out / "manifest.json"
+    manifest = out.with_name(out.name + ".json")  # beside it: a scan of the archive must not read it
     wanted = {"scale": scale, "seed": SEED, "attack_rate": ATTACK_RATE, "generator": _fingerprint(),
               "streams": [asdict(s) for s in streams]}
     files = sum(len(s.generations) for s in streams)

@@ -155,7 +155,7 @@ class DaskBatches:
         i = part.file_index
         future = self.client.submit(
             scan_partition, part, formats[i], self.contexts[i], shared, ship_frames, self.chunk_size, self.max_line,
-            key=f"logwarden-partition-{token}-{i}-{part.part}", pure=False,
+            self.partition_bytes, key=f"logwarden-partition-{token}-{i}-{part.part}", pure=False,
             priority=0 if part is self.queue[0] else 1,  # one the run waits for goes first
         )
         future.add_done_callback(self.progress.finished)
@@ -243,8 +243,9 @@ class DaskBatches:
             "kind": "dask",
             "scheduler": self.client.scheduler.address,
             "dashboard": self.client.dashboard_link,
-            "workers": _worker_memory(self.client),
+            "workers": _worker_usage(self.client),
             "client_peak_rss_mb": round(_peak_rss_mb(), 1),
+            "client_cpu_seconds": round(_cpu_seconds(), 2),
             "partitions": self.results,
         }
 
@@ -270,12 +271,26 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _worker_memory(client: Any) -> list[dict[str, Any]]:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _usage() -> tuple[float, float]:
+    return _peak_rss_mb(), _cpu_seconds()
+
+
+def _worker_usage(client: Any) -> list[dict[str, Any]]:
+    """Peak RSS and CPU time of each worker process (over its lifetime: a LocalCluster's
+    workers live for the run, a standing cluster's since they started)."""
     try:
-        peaks = client.run(_peak_rss_mb)
+        usage = client.run(_usage)
     except (OSError, TimeoutError):
         return []
-    return [{"address": address, "peak_rss_mb": round(peak, 1)} for address, peak in sorted(peaks.items())]
+    return [
+        {"address": address, "peak_rss_mb": round(rss, 1), "cpu_seconds": round(cpu, 2)}
+        for address, (rss, cpu) in sorted(usage.items())
+    ]
 
 
 def run_dask_scan(

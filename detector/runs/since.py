@@ -69,3 +69,12 @@ class _SinceEvaluator:
         else:
             kept, inner = self.inner.compact(recent, inner)
         return kept, (kept, inner, skipped)
+
+    def merge(self, parts: list[tuple[pd.DataFrame, tuple[pd.DataFrame, Any, int]]]) -> tuple[pd.DataFrame, Any]:
+        skipped = sum(prepared[2] for _, prepared in parts)
+        inner = [(kept, prepared[1]) for kept, prepared in parts if prepared[1] is not None]
+        if not inner:
+            kept = pd.concat([kept for kept, _ in parts], ignore_index=True)
+            return kept, (kept, None, skipped)
+        kept, merged = self.inner.merge(inner)
+        return kept, (kept, merged, skipped)

@@ -87,8 +87,11 @@ def snapshot(state: Path) -> dict:
             for r in store.execute("SELECT * FROM files")
         )
         samples = sorted(tuple(r) for r in store.execute("SELECT path, offset, reason, sample FROM unparsed_samples"))
-        log_rows = store.execute("SELECT COUNT(*) FROM finding_log").fetchone()[0]
-    return {"findings": findings, "files": files, "samples": samples, "finding_log": log_rows}
+        # the change feed escalation reads: how often a finding was extended or re-rated on the
+        # way depends on how the input was cut into batches (locally too); which findings were
+        # raised or closed does not
+        feed = sorted({tuple(r) for r in store.execute("SELECT finding_id, change FROM finding_log WHERE change IN ('new', 'closed')")})
+    return {"findings": findings, "files": files, "samples": samples, "feed": feed}
 
 
 def local_scan(state: Path, paths: list[Path], now: datetime = NOW) -> dict:
