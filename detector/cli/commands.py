@@ -17,7 +17,7 @@ from detector.errors import EngineError, UsageError
 from detector.model import SEVERITIES, Finding, severity_rank
 from detector.pipeline import RunResult
 from detector.runs.scan import run_scan
-from detector.sources.discovery import require_paths
+from detector.sources.discovery import local_path, require_paths
 from detector.state.existing import open_existing
 from detector.state.lock import StateLock
 from detector.state.store import Store
@@ -127,7 +127,7 @@ def finding_line(finding: Finding) -> str:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("path_args", metavar="[PATHS]...", nargs=-1)
 @state_options
 @click.option("--checklist", "checklist_dir", type=click.Path(path_type=Path), default=None,
               help="checklist directory (default: the config's, else the bundled one)")
@@ -148,7 +148,7 @@ def finding_line(finding: Finding) -> str:
               help="worker processes of that local cluster (default: one per core)")
 @click.option("--chunk-size", type=click.IntRange(min=4096), default=None, hidden=True)
 def scan(
-    paths: tuple[Path, ...],
+    path_args: tuple[str, ...],
     config: Config,
     checklist_dir: Path | None,
     fmt: str,
@@ -165,7 +165,8 @@ def scan(
     """Read what is new in log files or directories (or the configured sources) and detect."""
     from detector.detection.engine import load_engine
 
-    require_paths(list(paths))  # a mistyped path leaves no state or lock behind (exit 2)
+    paths = [local_path(text) for text in path_args]  # file:// URLs too (docs/distributed.md)
+    require_paths(paths)  # a mistyped path leaves no state or lock behind (exit 2)
     since = _since(since_text, now)
     spec = _engine_spec(config.engine, engine_kind, scheduler, workers)
     engine = load_engine(checklist_dir or config.checklist, now=now)
@@ -179,7 +180,7 @@ def scan(
             with store.transaction() if spec.kind == "dask" else contextlib.nullcontext():
                 engine.record_checklist(store, now)
                 run_id = store.start_run("scan", now, engine.checklist.version)
-                result = _run_scan(spec, store, config, list(paths), now, engine, chunk_size, since)
+                result = _run_scan(spec, store, config, paths, now, engine, chunk_size, since)
                 store.finish_run(run_id, now, result.stats)
             if baseline:
                 passed = _baseline(store, config, now)

@@ -89,6 +89,7 @@ def scan_partition(
                     group = []
         except READ_ERRORS as exc:  # a truncated archive still being written
             warning = f"logwarden: warning: {terminal_safe(partition.url)}: stopped reading ({exc})"
+            reader.finish()
     if group:
         shipped.append(_ship(group, evaluator))
     return PartitionResult(

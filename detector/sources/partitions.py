@@ -89,6 +89,7 @@ class PartitionReader:
         self.chunk_size = chunk_size
         self.max_line = max_line
         self.end = PartitionEnd()
+        self._lines: LineReader | None = None
         self._stack = ExitStack()
         self.fs, self.path = fsspec.core.url_to_fs(partition.url)
         raw = self._stack.enter_context(self.fs.open(self.path, "rb"))
@@ -111,17 +112,25 @@ class PartitionReader:
             start = _next_line_start(self.handle, p.start)
             tail = _bytes_before(self.handle, start)
         limit = None if p.end is None else _next_line_start(self.handle, p.end)
-        reader = LineReader(
+        reader = self._lines = LineReader(
             self.handle, start, chunk_size=self.chunk_size, max_line=self.max_line, limit=limit, tail=tail,
             final=p.compression is not None,
         )
         for batch in reader:
             yield batch, reader.tail_hash()
         if p.end is None:
-            self._record_end(reader)
+            self.finish()
 
-    def _record_end(self, reader: LineReader) -> None:
-        info = self.fs.info(self.path)
+    def finish(self) -> None:
+        """Note the file's size and time as they are now (the file's last partition, or one
+        that stopped at a read error): what its checkpoint record keeps."""
+        reader = self._lines
+        if reader is None:
+            return
+        try:
+            info = self.fs.info(self.path)
+        except OSError:
+            return
         size = info.get("size")
         mtime = info.get("mtime", info.get("LastModified"))
         mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime

@@ -54,15 +54,24 @@ def test_dask_scan_prints_dashboard_and_progress_and_the_local_document(capsys, 
     assert _without_engine(document) == _without_engine(local.json())
 
 
-def test_the_engine_named_in_the_config_is_used(capsys, tmp_path) -> None:
+def test_the_engine_named_in_the_config_is_used_and_file_urls_are_paths(capsys, tmp_path) -> None:
     config = tmp_path / "logwarden.yaml"
     config.write_text("state: state.db\nengine:\n  kind: dask\n  workers: 1\n")
-    result = run_cli(capsys, "scan", SAMPLES[2], "-c", str(config), "--now", NOW, "--no-escalate")
+    url = Path(SAMPLES[2]).as_uri()  # file:///.../sample_logs/infra, as a Dask deployment shares it
+    result = run_cli(capsys, "scan", url, "-c", str(config), "--now", NOW, "--no-escalate", "--format", "json")
     assert result.code == 0, result.err
     assert ", 1 worker(s), dashboard http://" in result.err
     local = run_cli(capsys, "scan", SAMPLES[2], "-c", str(config), "--now", NOW, "--no-escalate", "--engine", "local",
-                    "--state", str(tmp_path / "local.db"))
+                    "--state", str(tmp_path / "local.db"), "--format", "json")
     assert local.code == 0 and "dask:" not in local.err
+    assert _without_engine(result.json()) == _without_engine(local.json())
+
+
+def test_object_store_urls_are_refused_with_what_to_do(capsys, tmp_path) -> None:
+    result = run_cli(capsys, "scan", "s3://archive/logs", "--state", str(tmp_path / "s.db"), "--engine", "dask")
+    assert result.code == 2
+    assert "s3:// URLs cannot be scanned yet" in result.err and "mount the storage at the same path" in result.err
+    assert not (tmp_path / "s.db").exists()
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,22 @@ def test_a_later_local_scan_goes_on_from_the_dask_checkpoints(archive, cluster, 
     assert any(f[2] == (("source.ip", "203.0.113.250"),) for f in got["findings"])
 
 
+def test_a_truncated_archive_is_read_up_to_the_damage_as_locally(cluster, tmp_path) -> None:
+    """A .gz cut short (still being written, or damaged): both engines read what can be read,
+    warn, and keep the same checkpoint."""
+    _, client = cluster
+    lines = "".join(generate_logs.generate("auth-iso", 20_000, seed=9, start="2026-11-23T00:00:00Z", attack_rate=0.02))
+    whole = gzip.compress(lines.encode())
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "auth.log.1.gz").write_bytes(whole[: len(whole) * 2 // 3])
+    local = local_scan(tmp_path / "local.db", [logs])
+    remote = dask_scan(tmp_path / "dask.db", [logs], client)
+    _same_counts(local, remote)
+    assert 0 < remote["lines_read"] < 20_000
+    assert snapshot(tmp_path / "dask.db") == snapshot(tmp_path / "local.db")
+
+
 def test_a_worker_killed_mid_scan_changes_nothing(archive, cluster, tmp_path) -> None:
     local_cluster, client = cluster
     local_scan(tmp_path / "local.db", [archive])
