@@ -94,10 +94,10 @@ def snapshot(state: Path) -> dict:
     return {"findings": findings, "files": files, "samples": samples, "feed": feed}
 
 
-def local_scan(state: Path, paths: list[Path], now: datetime = NOW) -> dict:
+def local_scan(state: Path, paths: list[Path], now: datetime = NOW, **kwargs) -> dict:
     with Store(state) as store:
         result = run_scan(store, _config(state), paths, now, sink=load_engine(None), log=lambda _m: None,
-                          chunk_size=CHUNK)
+                          chunk_size=CHUNK, **kwargs)
     return result.stats
 
 
@@ -152,6 +152,23 @@ def test_a_later_local_scan_goes_on_from_the_dask_checkpoints(archive, cluster, 
     normalize = lambda snap, name: str(snap).replace(str(tmp_path / name), "ROOT")  # noqa: E731
     assert normalize(got, "dask") == normalize(expected, "local")
     assert any(f[2] == (("source.ip", "203.0.113.250"),) for f in got["findings"])
+
+
+def test_since_evaluates_the_same_recent_events_on_the_cluster(archive, cluster, tmp_path) -> None:
+    _, client = cluster
+    since = datetime(2026, 11, 23, 6, 0, tzinfo=timezone.utc)
+    local = local_scan(tmp_path / "local.db", [archive], since=since)
+    remote = dask_scan(tmp_path / "dask.db", [archive], client, since=since)
+    assert remote["events_before_since"] == local["events_before_since"] > 0
+    expected, got = snapshot(tmp_path / "local.db"), snapshot(tmp_path / "dask.db")
+    assert got == expected
+    assert all(f[3] >= since for f in got["findings"])
+    assert len(got["findings"]) < len(snapshot_of_full(archive, client, tmp_path)["findings"])
+
+
+def snapshot_of_full(archive: Path, client, tmp_path: Path) -> dict:
+    dask_scan(tmp_path / "full.db", [archive], client)
+    return snapshot(tmp_path / "full.db")
 
 
 def test_a_truncated_archive_is_read_up_to_the_damage_as_locally(cluster, tmp_path) -> None:
