@@ -15,6 +15,7 @@ What runs where (docs/distributed.md):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -24,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -212,8 +214,8 @@ class DaskBatches:
             raise
         except KilledWorker as exc:
             raise EngineError(f"a partition lost every worker that ran it, more than Dask allows ({exc})") from None
-        except (OSError, TimeoutError) as exc:
-            raise EngineError(f"lost the Dask scheduler: {exc}") from None
+        except (OSError, TimeoutError, CancelledError, asyncio.CancelledError) as exc:
+            raise EngineError(f"lost the Dask scheduler or the run's tasks: {type(exc).__name__}: {exc}") from None
 
     def _account(self, result: PartitionResult) -> None:
         p = result.partition

@@ -111,8 +111,10 @@ def test_without_any_notification_the_periodic_recheck_reads_everything(tmp_path
         (logs / "later").mkdir()  # a directory created after the start, with a log inside
         append(logs / "later" / "app.log", [auth_benign(i) for i in range(4)])
         wait_ingested(watcher.state, 10, watcher)
-        reading = [line for line in watcher.log_lines("pass") if "lines=0" not in line.split()]
-        assert reading and all("trigger=recheck" in line.split() for line in reading), reading
+        # a pass is logged once its lines are committed and its health checked: wait for its line
+        reading = wait_for(lambda: [line for line in watcher.log_lines("pass") if "lines=0" not in line.split()],
+                           "the log line of the pass that read the lines")
+        assert all("trigger=recheck" in line.split() for line in reading), reading
         assert watcher.stop() == 0
     assert [f["entity"] for f in findings(watcher.state) if f["scenario_id"] == "ssh-bruteforce"] == [
         {"source.ip": "203.0.113.147"}
