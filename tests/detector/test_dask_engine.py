@@ -190,20 +190,23 @@ def test_a_truncated_archive_is_read_up_to_the_damage_as_locally(cluster, tmp_pa
 def test_a_worker_killed_mid_scan_changes_nothing(archive, cluster, tmp_path) -> None:
     local_cluster, client = cluster
     local_scan(tmp_path / "local.db", [archive])
-    killed: list[int] = []
+    killed: list[str] = []
+    after: list[str] = []  # the workers of the partitions consumed after the kill
 
     def kill_one_worker(result) -> None:
         """After the first partition is consumed, SIGKILL the worker process that did not run it
         (it holds finished results and is running others): Dask must run those again."""
         if killed:
+            after.append(result.worker)
             return
         pids = client.run(os.getpid)
-        victim = next(pid for address, pid in pids.items() if address != result.worker)
-        os.kill(victim, signal.SIGKILL)
+        victim = next(address for address in pids if address != result.worker)
+        os.kill(pids[victim], signal.SIGKILL)
         killed.append(victim)
 
     remote = dask_scan(tmp_path / "dask.db", [archive], client, on_result=kill_one_worker)
-    assert killed
+    assert killed and len(after) > 10  # killed mid-scan, with most of it still to come
+    assert killed[0] not in after  # what it held or was running was run again elsewhere
     assert snapshot(tmp_path / "dask.db") == snapshot(tmp_path / "local.db")
     assert remote["lines_read"] == local_scan(tmp_path / "again.db", [archive])["lines_read"]
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it, for the next test
