@@ -47,6 +47,7 @@ from detector.state.store import Store
 from detector.textsafe import terminal_safe
 
 Log = Callable[[str], None]
+WAIT_FOR_WORKERS = 30.0  # seconds a scheduler without workers is given before the run gives up
 
 
 @contextlib.contextmanager
@@ -63,6 +64,11 @@ def connect(spec: EngineSpec, log: Log) -> Iterator[Any]:
         except (OSError, TimeoutError) as exc:
             raise EngineError(f"cannot reach the Dask scheduler at {spec.scheduler}: {exc}") from None
         with client:
+            try:
+                client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+            except TimeoutError:
+                raise EngineError(f"the Dask scheduler at {spec.scheduler} has no workers (waited "
+                                  f"{WAIT_FOR_WORKERS:.0f} s); start them with `dask worker {spec.scheduler}`") from None
             _announce(client, log)
             yield client
         return

@@ -134,3 +134,32 @@ def test_a_client_killed_mid_scan_leaves_the_state_as_it_was(tmp_path) -> None:
     again = subprocess.run([*command, "--format", "json"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert '"lines_read": 400000' in again.stdout  # the next run reads it all, once
+
+
+def test_a_scheduler_without_workers_is_one_line_and_exit_1(capsys, tmp_path, monkeypatch) -> None:
+    import distributed
+
+    from detector.runs import dask_engine
+
+    monkeypatch.setattr(dask_engine, "WAIT_FOR_WORKERS", 1.0)
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=":0", silence_logs=50) as empty:
+        result = run_cli(capsys, "scan", SAMPLES[2], "--state", str(tmp_path / "s.db"), "--no-escalate",
+                         "--scheduler", empty.scheduler_address)
+    assert result.code == 1
+    assert result.err == (f"logwarden: error: the Dask scheduler at {empty.scheduler_address} has no workers "
+                          f"(waited 1 s); start them with `dask worker {empty.scheduler_address}`\n")
+
+
+def test_a_running_scheduler_is_used_and_left_running(capsys, tmp_path) -> None:
+    import distributed
+
+    local = run_cli(capsys, "scan", SAMPLES[2], "--state", str(tmp_path / "local.db"), "--now", NOW, "--no-escalate",
+                    "--format", "json").json()["stats"]["lines_read"]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
+                                  silence_logs=50) as cluster:
+        for run in ("first", "second"):  # the cluster outlives a run: a second one uses it again
+            result = run_cli(capsys, "scan", SAMPLES[2], "--state", str(tmp_path / f"{run}.db"), "--now", NOW,
+                             "--no-escalate", "--scheduler", cluster.scheduler_address, "--format", "json")
+            assert result.code == 0, result.err
+            assert f"dask: scheduler {cluster.scheduler_address}, 1 worker(s)" in result.err
+            assert result.json()["stats"]["lines_read"] == local > 0
