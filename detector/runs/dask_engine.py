@@ -125,6 +125,7 @@ class DaskBatches:
         max_line: int = DEFAULT_MAX_LINE,
         on_result: Callable[[PartitionResult], None] | None = None,
         ahead: int | None = None,
+        batch_chunks: int = 1,
     ) -> None:
         self.client = client
         self.partition_bytes = partition_bytes
@@ -133,6 +134,7 @@ class DaskBatches:
         self.progress = Progress(log)
         self.on_result = on_result  # told each partition's result as the run consumes it (tests, bench)
         self.ahead = ahead
+        self.batch_chunks = batch_chunks  # read chunks per batch handed to the sink (1: as locally)
         self.reads: list[Assignment] = []
         self.contexts: list[ParseContext] = []
         self.planned: list[list[Partition]] = []
@@ -146,7 +148,7 @@ class DaskBatches:
         evaluator = make() if make is not None else None
         shared = self.client.scatter(evaluator, broadcast=True, hash=False) if evaluator is not None else None
         token = uuid.uuid4().hex[:8]
-        self.planned = [partitions(i, a, self.partition_bytes) for i, a in enumerate(reads)]
+        self.planned = [partitions(i, a, self.chunk_size, self.partition_bytes) for i, a in enumerate(reads)]
         formats = [a.record.format or self._sniff(parts[0]) for a, parts in zip(reads, self.planned)]
         ranked = _by_likely_event_time(reads, self.planned)
         self.queue = [part for part, _ in ranked]
@@ -163,7 +165,7 @@ class DaskBatches:
         i = part.file_index
         future = self.client.submit(
             scan_partition, part, formats[i], self.contexts[i], shared, ship_frames, self.chunk_size, self.max_line,
-            self.partition_bytes, key=f"logwarden-partition-{token}-{i}-{part.part}", pure=False,
+            self.batch_chunks, key=f"logwarden-partition-{token}-{i}-{part.part}", pure=False,
             priority=0 if part is self.queue[0] else 1,  # one the run waits for goes first
         )
         future.add_done_callback(self.progress.finished)
@@ -314,6 +316,7 @@ def run_dask_scan(
     client: Any = None,
     on_result: Callable[[PartitionResult], None] | None = None,
     partition_bytes: int | None = None,
+    batch_chunks: int = 1,
 ) -> RunResult:
     """`run_scan` on a Dask cluster (`spec`, or `client` when the caller has one), committed
     as one transaction once every partition's result is in. The caller holds the lock."""
@@ -323,7 +326,8 @@ def run_dask_scan(
         if client is None:
             client = stack.enter_context(connect(spec, say))
         source = DaskBatches(
-            client, say, partition_bytes or spec.partition_mb << 20, chunk_size=chunk_size or DEFAULT_CHUNK, on_result=on_result
+            client, say, partition_bytes or spec.partition_mb << 20, chunk_size=chunk_size or DEFAULT_CHUNK, on_result=on_result,
+            batch_chunks=batch_chunks,
         )
         with store.transaction():
             result = run_scan(store, config, paths, now, sink=sink, log=log, chunk_size=chunk_size, since=since,

@@ -62,13 +62,14 @@ def scan_partition(
     ship_frames: bool,
     chunk_size: int,
     max_line: int,
-    group_bytes: int,
+    batch_chunks: int = 1,
 ) -> PartitionResult:
     """Read, parse and evaluate one partition (the Dask task). `evaluator`: the sink's remote
     half (`prepare`, `compact`, `merge`), or None to ship whole frames (`ship_frames`) or none.
-    Batches are read, parsed and matched `chunk_size` at a time, as locally, and shipped merged
-    into batches of about `group_bytes` of input: correlation finds the same whatever the
-    batches, and each one it is handed has a fixed cost on the client, the one serial stage."""
+    Batches are read, parsed and matched `chunk_size` at a time, as locally, and shipped as
+    they are (`batch_chunks` 1: the client correlates exactly the local engine's batches) or
+    merged `batch_chunks` at a time (each batch has a fixed cost on the client, the one serial
+    stage; but today's correlation finds slightly different things in coarser batches)."""
     started = time.perf_counter()
     worker = worker_address()
     try:
@@ -84,7 +85,7 @@ def scan_partition(
                 item = parse_batch(batch, ctx, fmt, tail_hash)
                 fmt = item.fmt
                 group.append(_evaluated(item, evaluator, ship_frames))
-                if sum(g[0].batch.end_offset - g[0].batch.start_offset for g in group) >= group_bytes:
+                if len(group) >= batch_chunks:
                     shipped.append(_ship(group, evaluator))
                     group = []
         except READ_ERRORS as exc:  # a truncated archive still being written

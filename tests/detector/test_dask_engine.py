@@ -94,6 +94,14 @@ def snapshot(state: Path) -> dict:
     return {"findings": findings, "files": files, "samples": samples, "feed": feed}
 
 
+def batches_of(state: Path) -> list[tuple]:
+    """The batches correlation was handed: file, byte range, counts, event times, kinds."""
+    with Store(state) as store:
+        return sorted(tuple(r) for r in store.execute(
+            "SELECT path, start_offset, end_offset, lines, parsed, unparsed, first_event, last_event, log_kind"
+            " FROM ingest_log"))
+
+
 def local_scan(state: Path, paths: list[Path], now: datetime = NOW, **kwargs) -> dict:
     with Store(state) as store:
         result = run_scan(store, _config(state), paths, now, sink=load_engine(None), log=lambda _m: None,
@@ -125,9 +133,25 @@ def test_findings_and_checkpoints_are_those_of_the_local_engine(archive, cluster
     assert [(f[2], f[5]) for f in chains] == [((("source.ip", ATTACKER),), 7)]  # across files and the .gz
     assert len({f[1] for f in got["findings"]}) >= 5  # web, auth, app and infra scenarios all fired
     assert got == expected
+    assert batches_of(tmp_path / "dask.db") == batches_of(tmp_path / "local.db")  # cut exactly like the local reader
     parts = remote["engine"]["partitions"]
     assert max(p["parts"] for p in parts) > 1  # byte ranges were really cut
     assert {p["worker"] for p in parts} == set(client.scheduler_info()["workers"])  # both workers worked
+
+
+def test_merged_batches_find_the_same_here(archive, cluster, tmp_path) -> None:
+    """Workers may hand several read chunks over as one batch (`batch_chunks`: less per-batch
+    work on the client). On this archive correlation finds the same in them; on a long one
+    today's correlation does not quite (docs/distributed.md), which is why 1 is the default."""
+    _, client = cluster
+    local_scan(tmp_path / "local.db", [archive])
+    remote = dask_scan(tmp_path / "dask.db", [archive], client, batch_chunks=4)
+    assert snapshot(tmp_path / "dask.db") == snapshot(tmp_path / "local.db")
+    with Store(tmp_path / "dask.db") as store:
+        batches = store.execute("SELECT COUNT(*) FROM ingest_log").fetchone()[0]
+    with Store(tmp_path / "local.db") as store:
+        assert batches < store.execute("SELECT COUNT(*) FROM ingest_log").fetchone()[0] / 2
+    assert remote["lines_read"] > 0
 
 
 def test_a_later_local_scan_goes_on_from_the_dask_checkpoints(archive, cluster, tmp_path) -> None:

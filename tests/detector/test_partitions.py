@@ -1,6 +1,7 @@
 """Byte-range partitions of a file (`sources/partitions.py`): read one by one, they give exactly
-the lines, offsets, counts and checkpoint tail of one local read of the whole file, wherever the
-cuts fall (inside a line, on a newline, inside an over-long line, before a partial last line)."""
+the batches of one local read of the whole file — the same lines, offsets, counts, batch
+boundaries and checkpoint tails — wherever the cuts fall (inside a line, on a newline, inside an
+over-long line, before a partial last line)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import gzip
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,31 +21,29 @@ NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 MAX_LINE = 200
 
 
-def read_all(path: Path, compression: str | None = None) -> tuple[list[str], list[int], int, int, str]:
+CHUNK = 97
+
+
+def read_all(path: Path, compression: str | None = None) -> list[tuple]:
     with open_log(path, compression) as handle:
-        reader = LineReader(handle, 0, chunk_size=97, max_line=MAX_LINE, final=compression is not None)
-        batches = list(reader)
-        return _flatten(batches) + (reader.tail_hash(),)
+        reader = LineReader(handle, 0, chunk_size=CHUNK, max_line=MAX_LINE, final=compression is not None)
+        return [_batch(b, reader.tail_hash()) for b in reader]
 
 
-def _flatten(batches) -> tuple[list[str], list[int], int, int]:
-    lines = [line for b in batches for line in b.lines.to_pylist()]
-    offsets = [int(o) for b in batches for o in b.offsets]
-    total = sum(b.lines_total for b in batches)
-    end = batches[-1].end_offset if batches else 0
-    return lines, offsets, total, end
+def _batch(b, tail_hash: str) -> tuple:
+    """Everything the pipeline takes from a batch."""
+    return (b.start_offset, b.end_offset, b.lines_total, b.blank, b.lines.to_pylist(), [int(o) for o in b.offsets],
+            dict(b.rejected.counts), tail_hash)
 
 
-def read_partitioned(path: Path, target: int) -> tuple[list[str], list[int], int, int, str, int]:
+def read_partitioned(path: Path, target: int) -> tuple[list[tuple], int]:
     plan = Planner([], NOW).plan(discover_paths([path]), lambda _r: True)
-    parts = partitions(0, plan.reads[0], target)
-    batches, tail = [], ""
+    parts = partitions(0, plan.reads[0], CHUNK, target)
+    batches = []
     for part in parts:
-        with PartitionReader(part, chunk_size=97, max_line=MAX_LINE) as reader:
-            for batch, tail_hash in reader:
-                batches.append(batch)
-                tail = tail_hash
-    return _flatten(batches) + (tail, len(parts))
+        with PartitionReader(part, chunk_size=CHUNK, max_line=MAX_LINE) as reader:
+            batches.extend(_batch(batch, tail_hash) for batch, tail_hash in reader)
+    return batches, len(parts)
 
 
 line_text = st.one_of(
@@ -56,14 +54,13 @@ line_text = st.one_of(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.tuples(line_text, st.sampled_from(["\n", "\r\n"])), min_size=1, max_size=60),
-       partial=st.text(alphabet="pq", max_size=20), target=st.integers(min_value=1, max_value=400))
+       partial=st.text(alphabet="pq", max_size=20), target=st.integers(min_value=1, max_value=600))
 def test_partitions_read_what_one_reader_reads(tmp_path_factory, lines, partial, target) -> None:
     path = tmp_path_factory.mktemp("p") / "app.log"
     path.write_bytes(("".join(text + end for text, end in lines) + partial).encode())
-    whole = read_all(path)
-    *split, count = read_partitioned(path, target)
-    assert tuple(split) == whole
-    if path.stat().st_size > target:
+    batches, count = read_partitioned(path, target)
+    assert batches == read_all(path)
+    if path.stat().st_size > max(target, CHUNK):
         assert count > 1
 
 
@@ -72,7 +69,7 @@ def test_a_compressed_file_is_one_partition(tmp_path) -> None:
     body = "".join(f"line {i} {'x' * (i % 50)}\n" for i in range(5000))
     path.write_bytes(gzip.compress(body.encode()))
     plan = Planner([], NOW).plan(discover_paths([path]), lambda _r: True)
-    (part,) = partitions(0, plan.reads[0], target_bytes=1000)
+    (part,) = partitions(0, plan.reads[0], 4096, target_bytes=1000)
     assert (part.compression, part.start, part.end) == ("gz", 0, None)
     with PartitionReader(part, chunk_size=4096, max_line=MAX_LINE) as reader:
         lines = [line for batch, _ in reader for line in batch.lines.to_pylist()]
@@ -80,12 +77,11 @@ def test_a_compressed_file_is_one_partition(tmp_path) -> None:
     assert reader.end.size_now == len(body.encode())
 
 
-def test_cut_points_are_spread_evenly_from_the_checkpoint(tmp_path) -> None:
+def test_cuts_are_on_the_read_grid_from_the_checkpoint(tmp_path) -> None:
     path = tmp_path / "big.log"
-    path.write_bytes(b"0123456789\n" * 1000)  # 11,000 bytes
+    path.write_bytes(b"0123456789\n" * 1000)  # 11,000 bytes: 11 chunks of 1,000
     plan = Planner([], NOW).plan(discover_paths([path]), lambda _r: True)
-    parts = partitions(3, plan.reads[0], target_bytes=3000)
+    parts = partitions(3, plan.reads[0], 1000, target_bytes=3000)
     assert [(p.file_index, p.part, p.parts) for p in parts] == [(3, k, 4) for k in range(4)]
-    assert [p.start for p in parts] == [0, 2750, 5500, 8250]
-    assert [p.end for p in parts] == [2750, 5500, 8250, None]  # the last one reads to the end
-    assert np.diff([p.start for p in parts]).max() <= 3000
+    assert [p.start for p in parts] == [0, 2000, 5000, 8000]  # whole chunks, spread evenly
+    assert [p.end for p in parts] == [2000, 5000, 8000, None]  # the last one reads to the end
