@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+import distributed
 import pytest
 from clikit import run_cli
-
-pytest.importorskip("distributed")
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -137,8 +136,6 @@ def test_a_client_killed_mid_scan_leaves_the_state_as_it_was(tmp_path) -> None:
 
 
 def test_a_scheduler_without_workers_is_one_line_and_exit_1(capsys, tmp_path, monkeypatch) -> None:
-    import distributed
-
     from detector.runs import dask_engine
 
     monkeypatch.setattr(dask_engine, "WAIT_FOR_WORKERS", 1.0)
@@ -151,8 +148,6 @@ def test_a_scheduler_without_workers_is_one_line_and_exit_1(capsys, tmp_path, mo
 
 
 def test_a_running_scheduler_is_used_and_left_running(capsys, tmp_path) -> None:
-    import distributed
-
     local = run_cli(capsys, "scan", SAMPLES[2], "--state", str(tmp_path / "local.db"), "--now", NOW, "--no-escalate",
                     "--format", "json").json()["stats"]["lines_read"]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",

@@ -16,16 +16,15 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import distributed
 import pytest
 
-distributed = pytest.importorskip("distributed")
-
-from detector.config import Config, EngineSpec  # noqa: E402
-from detector.detection.engine import load_engine  # noqa: E402
-from detector.errors import SourceReadError  # noqa: E402
-from detector.runs.dask_engine import run_dask_scan  # noqa: E402
-from detector.runs.scan import run_scan  # noqa: E402
-from detector.state.store import Store  # noqa: E402
+from detector.config import Config, EngineSpec
+from detector.detection.engine import load_engine
+from detector.errors import SourceReadError
+from detector.runs.dask_engine import run_dask_scan
+from detector.runs.scan import run_scan
+from detector.state.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
