@@ -317,6 +317,7 @@ def run_dask_scan(
     on_result: Callable[[PartitionResult], None] | None = None,
     partition_bytes: int | None = None,
     batch_chunks: int = 1,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
     """`run_scan` on a Dask cluster (`spec`, or `client` when the caller has one), committed
     as one transaction once every partition's result is in. The caller holds the lock."""
@@ -331,6 +332,6 @@ def run_dask_scan(
         )
         with store.transaction():
             result = run_scan(store, config, paths, now, sink=sink, log=log, chunk_size=chunk_size, since=since,
-                              source=source)
+                              source=source, on_progress=on_progress)
         result.stats["engine"] = source.summary()
     return result

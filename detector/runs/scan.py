@@ -29,6 +29,7 @@ def run_scan(
     chunk_size: int | None = None,
     since: datetime | None = None,
     source: BatchSource | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
     """Read everything new under `paths` (or the inventory) once. The caller holds the lock.
     With `since`, every line is read and checkpointed but only events at or after it are
@@ -38,7 +39,8 @@ def run_scan(
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
     recent = EventsSince(sink, since) if sink is not None and since is not None else None
     ingest = Ingest(
-        store, now, sink=recent or sink, default_timezone=config.timezone, log=log, source=source, **kwargs
+        store, now, sink=recent or sink, default_timezone=config.timezone, log=log, source=source,
+        on_progress=on_progress, **kwargs
     )
     result = ingest.run(sources.files, sources.in_scope)
     if recent is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from detector.model import iso
 from detector.textsafe import terminal_safe
+from escalation.channels import digest
 from escalation.channels.notification import Notification
 
 PAYLOAD_SCHEMA = 1
@@ -51,10 +52,10 @@ def event_label(note: Notification) -> str:
 
 def subject(note: Notification) -> str:
     """One line naming what happened, to what, how bad; `[EXERCISE]` first for drills."""
+    about = "" if digest.is_digest(note) else f": {entity_text(note)} ({safe(note.incident_id, 80)})"
     text = (
         f"{'[EXERCISE] ' if note.exercise else ''}{event_label(note)}"
-        f"[{safe(note.severity, 20).upper()}] {safe(note.title, 200)}: {entity_text(note)}"
-        f" ({safe(note.incident_id, 80)})"
+        f"[{safe(note.severity, 20).upper()}] {safe(note.title, 200)}{about}"
     )
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
@@ -124,9 +125,31 @@ def _asks_for_ack(note: Notification) -> bool:
     return note.event not in ("acknowledge", "resolve") and bool(note.ack_command)
 
 
+def _item_entity(item: dict[str, Any]) -> str:
+    return ", ".join(f"{safe(k, 100)}={safe(v, 300)}" for k, v in sorted(item["entity"].items())) or "(none)"
+
+
+def _digest_plain(note: Notification) -> list[str]:
+    """One block per incident of a digest: what, about whom, when, how to take it."""
+    out = []
+    for number, item in enumerate(digest.items(note), 1):
+        out += [
+            f"{number}. [{safe(item['severity'], 20).upper()}] {safe(item['title'], 300)}: {_item_entity(item)}"
+            f" ({safe(item['incident_id'], 80)})",
+            f"   Seen: {safe(digest.seen_text(item), 100)}; findings: {int(item['count'])};"
+            f" confidence {float(item['confidence']):.2f}",
+            f"   Acknowledge: {safe(item['ack_command'], 300)}",
+            "",
+        ]
+    return out
+
+
 def plain_text(note: Notification) -> str:
     """Subject line plus the body a responder acts on; safe to print on a terminal."""
     out = [subject(note), ""]
+    if digest.is_digest(note):
+        out += ([EXERCISE_BANNER, ""] if note.exercise else []) + [safe(note.summary, 1000), ""]
+        return "\n".join(out + _digest_plain(note))
     if note.exercise:
         out += [EXERCISE_BANNER, ""]
     if note.summary:
@@ -165,6 +188,8 @@ def markdown_sections(note: Notification, evidence_budget: int = 2800) -> list[s
     head.append(f"*{mrkdwn_escape(subject(note))}*")
     if note.summary:
         head.append(mrkdwn_escape(note.summary, 1000))
+    if digest.is_digest(note):
+        return ["\n".join(head), *_digest_sections(note, evidence_budget)]
     for label, value in facts(note):
         shown = f"`{mrkdwn_code(value)}`" if label == "Entity" else mrkdwn_escape(value)
         head.append(f"*{mrkdwn_escape(label)}:* {shown}")
@@ -182,6 +207,21 @@ def markdown_sections(note: Notification, evidence_budget: int = 2800) -> list[s
     if _asks_for_ack(note):
         sections.append(f"*Acknowledge:* `{mrkdwn_code(note.ack_command, 300)}`")
     return sections
+
+
+def _digest_sections(note: Notification, budget: int) -> list[str]:
+    """A digest's incidents in mrkdwn, as many as fit in a section, then how many more."""
+    lines: list[str] = []
+    entries = digest.items(note)
+    for item in entries:
+        line = (f"*[{mrkdwn_escape(item['severity'], 20).upper()}]* {mrkdwn_escape(item['title'], 300)}: "
+                f"`{mrkdwn_code(_item_entity(item))}` ({mrkdwn_escape(item['incident_id'], 80)}) "
+                f"`{mrkdwn_code(item['ack_command'], 300)}`")
+        if sum(len(x) + 1 for x in lines) + len(line) > budget:
+            break
+        lines.append(line)
+    hidden = len(entries) - len(lines)
+    return ["\n".join(lines) + (f"\n_{hidden} more in `logwarden incidents list`_" if hidden > 0 else "")]
 
 
 def markdown(note: Notification) -> str:
@@ -225,6 +265,11 @@ def payload(note: Notification) -> dict[str, Any]:
         "ack_command": note.ack_command,
         "exercise": note.exercise,
         "created_at": iso(note.created_at),
+        **({"digest": [
+            {**item, "title": safe(item["title"], 500),
+             "entity": {safe(k, 100): safe(v, 500) for k, v in sorted(item["entity"].items())}}
+            for item in digest.items(note)
+        ]} if digest.is_digest(note) else {}),
     }
 
 

@@ -15,8 +15,9 @@ import click
 
 from detector.cli.common import emit_json, format_option, now_option, say, state_options
 from detector.config import Config
-from detector.errors import PolicyError
+from detector.errors import NotFoundError, PolicyError
 from detector.state.existing import open_existing
+from detector.state.private import private_dirs
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
 from escalation.reports.periods import (
@@ -49,7 +50,7 @@ def write_report(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(output.parent)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

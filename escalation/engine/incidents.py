@@ -603,6 +603,15 @@ def get_defect(store: Store, defect_id: str) -> Defect | None:
     )
 
 
+_STATUS_URGENCY = {OPEN: 0, SNOOZED: 1, ACKNOWLEDGED: 2, RESOLVED: 3}
+
+
+def urgency_key(incident: Incident) -> tuple[int, int, datetime, str]:
+    """Sort key, most urgent first: nobody on it yet (open) before snoozed, acknowledged and
+    resolved; then the worst severity; then the one waiting longest."""
+    return (_STATUS_URGENCY.get(incident.status, 4), -severity_rank(incident.severity), incident.opened_at, incident.id)
+
+
 def is_severe(severity: str) -> bool:
     """High and critical incidents need a root cause to be resolved (DESIGN §7)."""
     return severity_rank(severity) >= severity_rank("high")

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from detector.model import SEVERITIES, iso
+from detector.model import SEVERITIES, iso, parse_iso
 from detector.state.store import Store
 from escalation.audit import AuditVerification
 from escalation.engine.policy import PolicySet
@@ -300,6 +300,57 @@ def _metrics(entries: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _metrics_by_severity(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same measures per severity (worst first), each split by class of day: a median of
+    held low incidents must not hide that every high one paged at once, nor the reverse."""
+    present = [s for s in reversed(SEVERITIES) if any(e["severity"] == s for e in entries)]
+    return {
+        f"time_to_{name}": {
+            severity: split_summaries((e["day_class"], e["durations"][name]) for e in entries if e["severity"] == severity)
+            for severity in present
+        }
+        for name in ("detect", "notify", "acknowledge", "resolve")
+    }
+
+
+def needs_attention(entries: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """What a lead must look at first: open critical and high incidents nobody is on, then
+    every other incident never acknowledged and not resolved; worst and oldest first."""
+    out = []
+    for e in entries:
+        if e["resolved_at"] is not None:
+            continue
+        severe_open = e["status"] == "open" and e["severity"] in ("critical", "high")
+        if not severe_open and e["acknowledged_at"] is not None:
+            continue
+        detected = parse_iso(e["detected_at"])
+        out.append({
+            "id": e["id"], "severity": e["severity"], "status": e["status"], "title": e["title"],
+            "entity": e["entity"], "detected_at": e["detected_at"],
+            "reason": "open critical/high" if severe_open else "never acknowledged",
+            "waiting_seconds": _seconds(now, detected),
+        })
+    return sorted(out, key=lambda a: (a["reason"] != "open critical/high", -SEVERITIES.index(a["severity"]),
+                                      a["detected_at"], a["id"]))
+
+
+def trend(entries: list[dict[str, Any]], period: Period) -> dict[str, Any]:
+    """Incidents per day of detection (UTC) and severity, every day of the period."""
+    first = period.since.astimezone(timezone.utc).date()
+    last = (period.until.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)] if last >= first else []
+    counts: dict[str, Counter[str]] = {d.isoformat(): Counter() for d in days}
+    for e in entries:
+        day = e["detected_at"][:10]
+        if day in counts:
+            counts[day][e["severity"]] += 1
+    severities = [s for s in reversed(SEVERITIES) if any(c[s] for c in counts.values())]
+    return {
+        "severities": severities,
+        "days": [{"day": day, "total": sum(c.values()), **{s: c[s] for s in severities}} for day, c in counts.items()],
+    }
+
+
 def _deadlines(entries: list[dict[str, Any]]) -> dict[str, Any]:
     decided: Counter[str] = Counter()
     within: Counter[str] = Counter()
@@ -408,6 +459,9 @@ def build_escalation_report(
             "unacknowledged": sum(1 for i in incidents if i.acknowledged_at is None and i.resolved_at is None),
         },
         "metrics": _metrics(entries),
+        "metrics_by_severity": _metrics_by_severity(entries),
+        "attention": needs_attention(entries, now),
+        "trend": trend(entries, period),
         "deadlines": _deadlines(entries),
         "escalation_depth": _depth(incidents),
         "exhausted": [i.id for i in incidents if i.exhausted_at is not None],
@@ -416,7 +470,8 @@ def build_escalation_report(
         "policy": describe_policy_set(policy_set),
         "policy_error": policy_error,
         "audit": (
-            {"ok": audit.ok, "entries": audit.entries, "problems": list(audit.problems), "unmirrored": audit.unmirrored}
+            {"ok": audit.ok, "entries": audit.entries, "problems": list(audit.problems), "unmirrored": audit.unmirrored,
+             "head": audit.head.to_dict() if audit.head else None}
             if audit is not None
             else None
         ),

@@ -159,10 +159,13 @@ def expected_problems(rules: Path) -> list[str]:
         "last_reviewed, owner, provenance, references, reopen_after, requires, rules, samples, severity, "
         "status, title, version"
     )
-    modifiers = "all, cased, cidr, contains, endswith, exists, gt, gte, i, lt, lte, m, re, s, startswith"
+    modifiers = (
+        "all, base64, base64offset, cased, cidr, contains, endswith, exists, fieldref, gt, gte, i, lt, lte, m, re, s, "
+        "startswith, utf16, utf16be, utf16le, wide, windash"
+    )
     return [
         f"{meta}:8: unknown key 'colour'; expected one of evidence_cap, lateness, owner, reopen_after, "
-        "review_interval, reviews, scenarios, schema, title, version",
+        "review_interval, reviews, scenarios, schema, sigma, sigma_placeholders, title, version",
         f"{s}/alpha.yaml:12: severity 'urgent' unknown; use one of informational, low, medium, high, critical",
         f"{s}/alpha.yaml:13: unknown key 'notes'; expected one of {keys}",
         f"{s}/alpha.yaml:18: rule 'alpha-rule': unknown field 'user.nmae' (did you mean user.name?)",
