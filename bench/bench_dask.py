@@ -11,9 +11,10 @@ into bench/data/archive/). Each run is a child process
 (a LocalCluster of N worker processes on this machine). Printed per run: wall seconds, lines/s,
 speed-up over the local engine, peak RSS of the client (for the local engine: the one process;
 for Dask: the client with its in-process scheduler, reported by the run itself since wait4 on
-it would fold in its workers) and of each worker, CPU seconds of the client, the load average
-when the run began (other engineers share this machine: a load above the run's own processes
-means contention), and whether the findings (ids, counts, first/last seen) equal the local ones.
+it would fold in its workers) and of each worker, CPU seconds of the client, the mean 1-minute
+load average over the run and, from it less the cores the run kept busy, the load of everything
+else on this shared machine (other engineers' work: contention), and whether the findings (ids, counts, first/last seen, confidence, evidence)
+equal the local ones.
 
 Then, from the per-partition wall times on the workers (S: their sum, in worker-seconds) and the
 client's CPU time (C: planning, correlation, SQLite, which do not spread over workers), a
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,32 @@ class Run:
         return "local" if not self.workers else f"dask x{self.workers}"
 
 
+class LoadSampler:
+    """The 1-minute load average every few seconds while a run lasts: its mean, less the cores
+    the run itself kept busy, is what the other users of this shared machine took."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.samples = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def mean(self) -> float:
+        return statistics.fmean(self.samples)
+
+
 def scan(command: list[str], root: Path, lines: int, workers: int) -> Run:
     with tempfile.TemporaryDirectory(prefix="lw-bench-dask-") as scratch:
         out_path, err_path = Path(scratch) / "out.json", Path(scratch) / "err.txt"
@@ -72,12 +100,12 @@ def scan(command: list[str], root: Path, lines: int, workers: int) -> Run:
                 "--no-escalate"]
         if workers:
             argv += ["--engine", "dask", "--workers", str(workers)]
-        load = os.getloadavg()[0]
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        with open(out_path, "wb") as out, open(err_path, "wb") as err, LoadSampler() as sampler:
             began = time.perf_counter()
             child = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
             _, status, usage = os.wait4(child.pid, 0)
             seconds = time.perf_counter() - began
+        load = sampler.mean()
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             raise BenchError(f"{' '.join(argv)} exited with {code}:\n{err_path.read_text(errors='replace')[-3000:]}")
@@ -85,7 +113,7 @@ def scan(command: list[str], root: Path, lines: int, workers: int) -> Run:
     stats = report["stats"]
     if stats["lines_read"] != lines:
         raise BenchError(f"{' '.join(argv)} read {stats['lines_read']:,} lines, the archive has {lines:,}")
-    findings = frozenset((f["id"], f["count"], f["first_seen"], f["last_seen"]) for f in report["findings"])
+    findings = frozenset(_comparable(f) for f in report["findings"])
     engine = stats.get("engine")
     if engine is None:
         return Run("local", 0, seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, (), 0.0, load,
@@ -98,6 +126,14 @@ def scan(command: list[str], root: Path, lines: int, workers: int) -> Run:
     )
 
 
+def _comparable(finding: dict) -> tuple:
+    """What must be identical between engines: id, count, first/last seen, confidence and every
+    evidence line (path, offset, text, time; not the file record's uid, random per state file)."""
+    evidence = tuple((e["path"], e["offset"], e["line"], e["timestamp"]) for e in finding["evidence"])
+    return (finding["id"], finding["count"], finding["first_seen"], finding["last_seen"], finding["confidence"],
+            evidence)
+
+
 def best_of(runs: list[Run]) -> Run:
     return min(runs, key=lambda run: run.seconds)
 
@@ -105,7 +141,7 @@ def best_of(runs: list[Run]) -> Run:
 def report(runs: list[Run], lines: int) -> bool:
     local = next(run for run in runs if not run.workers)
     header = (f"{'engine':9} {'seconds':>8} {'lines/s':>10} {'speed-up':>8}   {'client RSS MB':>13} "
-              f"{'worker RSS MB':>15}   {'CPU s: client + workers':>23} {'cores busy':>10} {'load':>5}  same findings")
+              f"{'worker RSS MB':>15}   {'CPU s: client + workers':>23} {'cores busy':>10} {'load':>5} {'others':>6}  same findings")
     print(header)
     print("-" * len(header))
     for run in runs:
@@ -113,7 +149,7 @@ def report(runs: list[Run], lines: int) -> bool:
         cpu = run.client_cpu + run.worker_cpu
         print(f"{run.label:9} {run.seconds:8.1f} {lines / run.seconds:10,.0f} {local.seconds / run.seconds:7.2f}x   "
               f"{run.client_rss_mb:13.0f} {workers:>15}   {run.client_cpu:9.1f} + {run.worker_cpu:5.1f} = {cpu:5.1f} "
-              f"{cpu / run.seconds:10.2f} {run.load:5.1f}  "
+              f"{cpu / run.seconds:10.2f} {run.load:5.1f} {max(run.load - cpu / run.seconds, 0.0):6.1f}  "
               f"{'yes' if run.findings == local.findings else 'NO'} ({len(run.findings)})")
     two = [run for run in runs if run.workers == 2]
     met = bool(two) and local.seconds / best_of(two).seconds >= TARGET_SPEEDUP
