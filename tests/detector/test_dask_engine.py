@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate_logs  # noqa: E402
 from test_interleave import ATTACKER, _time_of, backlog  # noqa: E402
 
+SIGMAHQ_WEB = (ROOT.parent / "shared" / "sigma" / "rules" / "web").resolve()  # read from its path, never copied
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 CHUNK = 16 << 10  # many batches per file
 PARTITION = 96 << 10  # the larger plain files are split into several byte ranges
@@ -101,17 +102,17 @@ def batches_of(state: Path) -> list[tuple]:
             " FROM ingest_log"))
 
 
-def local_scan(state: Path, paths: list[Path], now: datetime = NOW, **kwargs) -> dict:
+def local_scan(state: Path, paths: list[Path], now: datetime = NOW, sink=None, **kwargs) -> dict:
     with Store(state) as store:
-        result = run_scan(store, _config(state), paths, now, sink=load_engine(None), log=lambda _m: None,
+        result = run_scan(store, _config(state), paths, now, sink=sink or load_engine(None), log=lambda _m: None,
                           chunk_size=CHUNK, **kwargs)
     return result.stats
 
 
-def dask_scan(state: Path, paths: list[Path], client, now: datetime = NOW, **kwargs) -> dict:
+def dask_scan(state: Path, paths: list[Path], client, now: datetime = NOW, sink=None, **kwargs) -> dict:
     spec = EngineSpec(kind="dask", partition_mb=1)
     with Store(state) as store:
-        result = run_dask_scan(store, _config(state), paths, now, sink=load_engine(None), log=lambda _m: None,
+        result = run_dask_scan(store, _config(state), paths, now, sink=sink or load_engine(None), log=lambda _m: None,
                                chunk_size=CHUNK, spec=spec, client=client, partition_bytes=PARTITION, **kwargs)
     return result.stats
 
@@ -151,6 +152,19 @@ def test_merged_batches_find_the_same_here(archive, cluster, tmp_path) -> None:
     with Store(tmp_path / "local.db") as store:
         assert batches < store.execute("SELECT COUNT(*) FROM ingest_log").fetchone()[0] / 2
     assert remote["lines_read"] > 0
+
+
+@pytest.mark.skipif(not SIGMAHQ_WEB.is_dir(), reason=f"SigmaHQ subset not found at {SIGMAHQ_WEB}")
+def test_sigma_rules_given_to_the_scan_run_on_the_workers_as_locally(archive, cluster, tmp_path) -> None:
+    """`scan --sigma`: the Sigma rules travel to the workers inside the checklist, and what
+    they find there is what the local engine finds."""
+    _, client = cluster
+    local_scan(tmp_path / "local.db", [archive], sink=load_engine(None, sigma=[SIGMAHQ_WEB]))
+    dask_scan(tmp_path / "dask.db", [archive], client, sink=load_engine(None, sigma=[SIGMAHQ_WEB]))
+    expected, got = snapshot(tmp_path / "local.db"), snapshot(tmp_path / "dask.db")
+    assert got == expected
+    bundled = {s.id for s in load_engine(None).checklist.scenarios}
+    assert {f[1] for f in got["findings"]} - bundled  # some Sigma rule fired
 
 
 def test_a_later_local_scan_goes_on_from_the_dask_checkpoints(archive, cluster, tmp_path) -> None:
