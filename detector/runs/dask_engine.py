@@ -320,14 +320,17 @@ def run_dask_scan(
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
     """`run_scan` on a Dask cluster (`spec`, or `client` when the caller has one), committed
-    as one transaction once every partition's result is in. The caller holds the lock."""
+    as one transaction once every partition's result is in. The caller holds the lock.
+    `on_progress`: the CLI's one-line progress meter, told of the bytes the run has consumed;
+    when there is one, the per-partition progress lines (for logs, not terminals) are not
+    written under it."""
     spec = spec or config.engine
     say = log or (lambda message: print(message, file=sys.stderr))
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(connect(spec, say))
         source = DaskBatches(
-            client, say, partition_bytes or spec.partition_mb << 20, chunk_size=chunk_size or DEFAULT_CHUNK, on_result=on_result,
+            client, say if on_progress is None else (lambda _m: None), partition_bytes or spec.partition_mb << 20, chunk_size=chunk_size or DEFAULT_CHUNK, on_result=on_result,
             batch_chunks=batch_chunks,
         )
         with store.transaction():

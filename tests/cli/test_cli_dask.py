@@ -53,6 +53,16 @@ def test_dask_scan_prints_dashboard_and_progress_and_the_local_document(capsys, 
     assert _without_engine(document) == _without_engine(local.json())
 
 
+def test_with_the_progress_meter_the_partition_lines_do_not_break_it(capsys, tmp_path) -> None:
+    """`--progress` (a terminal's default) redraws one line in place: the per-partition lines,
+    for logs, would break it, and are left out; the dashboard address is still printed."""
+    result = run_cli(capsys, "scan", *SAMPLES, "--state", str(tmp_path / "dask.db"), "--now", NOW, "--no-escalate",
+                     "--engine", "dask", "--workers", "1", "--progress")
+    assert result.code == 0, result.err
+    assert re.search(r"^dask: scheduler tcp://\S+, 1 worker\(s\), dashboard http://\S+$", result.err, re.MULTILINE)
+    assert "partitions done" not in result.err
+
+
 def test_the_engine_named_in_the_config_is_used_and_file_urls_are_paths(capsys, tmp_path) -> None:
     config = tmp_path / "logwarden.yaml"
     config.write_text("state: state.db\nengine:\n  kind: dask\n  workers: 1\n")
