@@ -4,6 +4,7 @@ inventory that sources come from and that coverage is measured against."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,6 +80,20 @@ class ProcessInfo:
     review_interval: timedelta | None = None
 
 
+ENGINE_KINDS = ("local", "dask")
+SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+(:\d{1,5})?$|^[^\s/:]+:\d{1,5}$")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which engine runs `scan`: this process, or a Dask cluster (docs/distributed.md)."""
+
+    kind: str = "local"  # local | dask
+    scheduler: str | None = None  # tcp://HOST:8786; None: a LocalCluster on this machine
+    workers: int | None = None  # worker processes of that LocalCluster (None: one per core)
+    partition_mb: int = 64  # plain files larger than this are split into byte ranges
+
+
 @dataclass(frozen=True)
 class CrsSettings:
     """`crs:` in logwarden.yaml: which OWASP CRS install to run over access logs, how strict."""
@@ -101,6 +116,7 @@ class Config:
     coverage_deadline: timedelta = timedelta(days=30)
     most_threshold: float = 0.75
     crs: CrsSettings | None = None
+    engine: EngineSpec = field(default_factory=EngineSpec)
 
     def sources(self) -> list[SourceSpec]:
         return [s for app in self.applications for s in app.sources]
@@ -108,9 +124,10 @@ class Config:
 
 _TOP_KEYS = {
     "state", "checklist", "escalation", "timezone", "process", "applications",
-    "coverage_deadline", "most_threshold", "crs",
+    "coverage_deadline", "most_threshold", "crs", "engine",
 }
 _CRS_KEYS = {"path", "paranoia", "threshold", "exclusions"}
+_ENGINE_KEYS = {"kind", "scheduler", "workers", "partition_mb"}
 _PROCESS_KEYS = {"owner", "point_of_contact", "documentation", "review_interval"}
 _APP_KEYS = {"name", "criticality", "owner", "onboarded", "sources"}
 _SOURCE_KEYS = {"path", "kind", "format", "timezone", "max_silence"}
@@ -222,6 +239,7 @@ def _build_config(path: Path, data: LineDict, problems: _Problems) -> Config:
         coverage_deadline=coverage_deadline,
         most_threshold=float(most),
         crs=_build_crs(path, data.get("crs"), data, problems),
+        engine=_build_engine(data.get("engine"), data, problems),
     )
 
 
@@ -276,6 +294,40 @@ def _duration(node: LineDict, key: str, problems: _Problems) -> timedelta | None
     except ValueError as exc:
         problems.add(node.line_of(key), f"{key}: {exc}")
         return None
+
+
+def _build_engine(node: Any, parent: LineDict, problems: _Problems) -> EngineSpec:
+    """`engine: dask` or `engine: {kind: dask, scheduler: tcp://HOST:8786, workers: 2}`."""
+    if node is None:
+        return EngineSpec()
+    if isinstance(node, str):
+        node = LineDict({"kind": node})
+        node.line, node.key_lines = parent.line_of("engine"), {"kind": parent.line_of("engine")}
+    if not isinstance(node, LineDict):
+        problems.add(parent.line_of("engine"), "engine must be a mapping (kind: local|dask, scheduler, workers)")
+        return EngineSpec()
+    problems.unknown_keys(node, _ENGINE_KEYS, "engine")
+    kind = node.get("kind", "local")
+    if kind not in ENGINE_KINDS:
+        problems.add(node.line_of("kind"), f"engine kind {kind!r} unknown; use one of {', '.join(ENGINE_KINDS)}")
+        kind = "local"
+    scheduler = node.get("scheduler")
+    if scheduler is not None and (not isinstance(scheduler, str) or not SCHEDULER_ADDRESS.match(scheduler)):
+        problems.add(node.line_of("scheduler"), f"scheduler {scheduler!r} is not a Dask scheduler address; "
+                                                "write e.g. scheduler: tcp://10.0.0.5:8786")
+        scheduler = None
+    numbers = {}
+    for key in ("workers", "partition_mb"):
+        value = node.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            problems.add(node.line_of(key), f"{key} must be a whole number of at least 1")
+            value = None
+        numbers[key] = value
+    if scheduler is not None and numbers["workers"] is not None:
+        problems.add(node.line_of("workers"), "workers sizes the local cluster started when no scheduler is "
+                                              "given; a scheduler's workers are started with `dask worker`")
+    return EngineSpec(kind=kind, scheduler=scheduler, workers=numbers["workers"],
+                      partition_mb=numbers["partition_mb"] or EngineSpec.partition_mb)
 
 
 def _build_process(node: Any, parent: LineDict, problems: _Problems) -> ProcessInfo:

@@ -52,3 +52,12 @@ class NotFoundError(LogwardenError):
     """A named object (incident, finding) does not exist."""
 
     exit_code = 2
+
+
+class SourceReadError(LogwardenError):
+    """A log that a run must read cannot be read where it is read (a Dask worker without the
+    shared path); the message names the reader and the path."""
+
+
+class EngineError(LogwardenError):
+    """The engine cannot run: no Dask scheduler at the address, the cluster lost its workers."""

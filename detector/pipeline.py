@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import pandas as pd
@@ -96,18 +96,99 @@ def frame_from(result_table: pa.Table, lines: pa.Array, offsets: np.ndarray, par
 
 @dataclass(frozen=True)
 class ParsedBatch:
-    """A batch as the prefetch thread hands it over: lines, parse result, checkpoint tail."""
+    """A batch as the read-ahead stage hands it over: the lines' counts, the event frame, what
+    the lines left unparsed (counted and sampled) and the checkpoint tail. Everything here is
+    computed without the state database, so it may come from another thread or another machine
+    (`BatchSource`)."""
 
     batch: Batch
     tail_hash: str  # of the bytes before batch.end_offset, taken when the batch was read
     fmt: str | None
     frame: pd.DataFrame | None
     parsed: int
-    reasons: pa.Array | None
-    unparsed_idx: pa.Array | None
+    unparsed_counts: dict[str, int]  # lines a parser refused, by reason
+    unparsed_samples: tuple[tuple[int, str, str], ...]  # (offset, reason, line): a few per reason
     warning: str | None
     prepared: Any = None  # the sink's `prepare(frame)` result (see `Prefetch`'s finish stage)
     newest: int | None = None  # newest event time of the batch, microseconds
+    first_event: pd.Timestamp | None = None  # of the whole batch (the frame may hold fewer rows)
+    last_event: pd.Timestamp | None = None
+    kinds: str | None = None  # the batch's log kinds, comma-separated
+
+
+def parse_batch(batch: Batch, ctx: ParseContext, fmt: str | None, tail_hash: str) -> ParsedBatch:
+    """Sniff (when `fmt` is None), parse and summarize one batch: the work the local engine does
+    in its read-ahead thread and a Dask worker does on its partition. Pure: no state database."""
+    warning = None
+    if fmt is None and len(batch.lines):
+        fmt = sniff_format(batch.lines.slice(0, SNIFF_LINES).to_pylist())
+        if fmt is None:
+            warning = (
+                f"logwarden: warning: {terminal_safe(ctx.path)}: unknown log format "
+                f"(first line at offset {int(batch.offsets[0])}); lines counted as unparsed"
+            )
+    frame = None
+    parsed = 0
+    reasons = unparsed_idx = None
+    if len(batch.lines):
+        if fmt is None:
+            reasons = pa.array(["unknown-format"] * len(batch.lines), pa.string())
+            unparsed_idx = pa.array(np.arange(len(batch.lines)), pa.int64())
+        else:
+            result = parse_lines(batch.lines, fmt, ctx)
+            parsed = len(result.table)
+            if parsed:
+                frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
+            reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
+    counts, samples = _unparsed_summary(batch, reasons, unparsed_idx)
+    first_event = last_event = kinds = None
+    if frame is not None and len(frame):
+        ts = frame["@timestamp"]
+        first_event, last_event = ts.min(), ts.max()
+        found = frame["log.kind"].dropna().unique()
+        kinds = ",".join(sorted(str(k) for k in found)) if len(found) else None
+    return ParsedBatch(
+        batch, tail_hash, fmt, frame, parsed, counts, samples, warning, None, newest_event(frame),
+        first_event, last_event, kinds,
+    )
+
+
+def _unparsed_summary(
+    batch: Batch, reasons: pa.Array | None, unparsed_idx: pa.Array | None
+) -> tuple[dict[str, int], tuple[tuple[int, str, str], ...]]:
+    """Lines of a batch that produced no event, by reason, with the first few of each."""
+    counts: dict[str, int] = {}
+    samples: list[tuple[int, str, str]] = []
+    if reasons is not None and unparsed_idx is not None and len(unparsed_idx):
+        for entry in pc.value_counts(reasons).to_pylist():
+            _add(counts, entry["values"], entry["counts"])
+        for position, reason in _first_per_reason(reasons, MAX_SAMPLES_PER_REASON):
+            row = unparsed_idx[position].as_py()
+            samples.append((int(batch.offsets[row]), reason, batch.lines[row].as_py()))
+    for reason, count in batch.rejected.counts.items():
+        _add(counts, reason, count)
+    for offset, reason, raw in batch.rejected.samples:
+        samples.append((offset, reason, raw.decode("utf-8", errors="replace")))
+    return counts, tuple(samples)
+
+
+class BatchSource(Protocol):
+    """Where the parsed batches of a run come from. The local engine reads and parses files in
+    its read-ahead thread (`Ingest`'s own); a distributed engine hands over what its workers
+    parsed (`detector/runs/dask_engine.py`). Either way the batches reach checkpoints and the
+    sink through the same event-time interleaving, watermark and transactions."""
+
+    def start(self, reads: list[Assignment], contexts: list[ParseContext], sink: BatchSink | None) -> None:
+        """The run's files and the sink their batches are for, before any batch is asked for."""
+
+    def batches(self, index: int) -> Iterator[ParsedBatch | FileEnd]:
+        """File `index`'s batches in file order, then its FileEnd (called in the read-ahead thread)."""
+
+    def peek(self, index: int) -> int | None:
+        """Event time (microseconds) of file `index`'s first unread line; None: unknown."""
+
+    def close(self) -> None:
+        """The run is over (or stopped): release what is still held."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +245,7 @@ class Ingest:
         should_stop: Callable[[], bool] | None = None,
         bounded: bool = False,
         on_batch: Callable[[float], None] | None = None,
+        source: BatchSource | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         self.store = store
@@ -179,6 +261,7 @@ class Ingest:
         # otherwise read it in many tiny batches; what is appended meanwhile is the next pass's.
         self.bounded = bounded
         self.on_batch = on_batch  # told each committed batch's wall time (daemon metrics)
+        self.source = source  # None: read and parse the files here (the local engine)
         # told (bytes done, bytes planned or None when a compressed file makes it unknown)
         # after each committed batch: the CLI's progress line
         self.on_progress = on_progress
@@ -243,15 +326,24 @@ class Ingest:
         records = [a.record for a in reads]
         stats = [FileStats(path=str(a.file.path), format=a.record.format, how=a.how) for a in reads]
         ended: list[int] = []
+        source = self.source
+        if source is not None:
+            source.start(reads, contexts, self.sink)
         planned = _planned_bytes(reads)
         done = 0
         interleave: Interleave[ParsedBatch | FileEnd] = Interleave(
             [a.file.stream for a in reads],
-            open_file=lambda i: self._batches(reads[i], contexts[i]),
-            peek=lambda i: peek_event_time(reads[i], contexts[i]),
+            open_file=source.batches if source else lambda i: self._batches(reads[i], contexts[i]),
+            peek=source.peek if source else lambda i: peek_event_time(reads[i], contexts[i]),
             newest=lambda item: item.newest if isinstance(item, ParsedBatch) else None,
         )
-        with Prefetch(iter(interleave), on_close=interleave.close, finish=self._prepare) as steps:
+
+        def close() -> None:
+            interleave.close()
+            if source is not None:
+                source.close()
+
+        with Prefetch(iter(interleave), on_close=close, finish=self._prepare) as steps:
             for step in steps:
                 item, i = step.batch, step.index
                 if isinstance(item, ParsedBatch):
@@ -346,36 +438,17 @@ class Ingest:
         for batch in reader:
             if not unchanged():
                 return
-            warning = None
-            if fmt is None and len(batch.lines):
-                fmt = sniff_format(batch.lines.slice(0, SNIFF_LINES).to_pylist())
-                if fmt is None:
-                    warning = (
-                        f"logwarden: warning: {terminal_safe(ctx.path)}: unknown log format "
-                        f"(first line at offset {int(batch.offsets[0])}); lines counted as unparsed"
-                    )
-            frame = None
-            parsed = 0
-            reasons = unparsed_idx = None
-            if len(batch.lines):
-                if fmt is None:
-                    reasons = pa.array(["unknown-format"] * len(batch.lines), pa.string())
-                    unparsed_idx = pa.array(np.arange(len(batch.lines)), pa.int64())
-                else:
-                    result = parse_lines(batch.lines, fmt, ctx)
-                    parsed = len(result.table)
-                    if parsed:
-                        frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
-                    reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
-            yield ParsedBatch(
-                batch, reader.tail_hash(), fmt, frame, parsed, reasons, unparsed_idx, warning, None, newest_event(frame)
-            )
+            item = parse_batch(batch, ctx, fmt, reader.tail_hash())
+            fmt = item.fmt
+            yield item
 
     def _prepare(self, step: Step) -> Step:
         """The sink's pure per-batch work (rule matching), on whichever thread is free."""
         item = step.batch
         prepare = getattr(self.sink, "prepare", None)
         if prepare is None or not isinstance(item, ParsedBatch) or item.frame is None or not len(item.frame):
+            return step
+        if item.prepared is not None:  # prepared where it was parsed (a distributed engine's worker)
             return step
         return replace(step, batch=replace(item, prepared=prepare(item.frame)))
 
@@ -386,20 +459,8 @@ class Ingest:
         if item.warning:
             self.log(item.warning)
         stats.format = fmt
-        rejected = batch.rejected
-        unparsed_rows: list[tuple[int, str, str]] = []
-        reasons, unparsed_idx = item.reasons, item.unparsed_idx
-        if reasons is not None and unparsed_idx is not None and len(unparsed_idx):
-            counts = pc.value_counts(reasons).to_pylist()
-            for entry in counts:
-                stats.reasons[entry["values"]] = stats.reasons.get(entry["values"], 0) + entry["counts"]
-            for position, reason in _first_per_reason(reasons, MAX_SAMPLES_PER_REASON):
-                row = unparsed_idx[position].as_py()
-                unparsed_rows.append((int(batch.offsets[row]), reason, batch.lines[row].as_py()))
-        for reason, count in rejected.counts.items():
+        for reason, count in item.unparsed_counts.items():
             _add(stats.reasons, reason, count)
-        for offset, reason, raw in rejected.samples:
-            unparsed_rows.append((offset, reason, raw.decode("utf-8", errors="replace")))
         unparsed = batch.lines_total - batch.blank - parsed
         stats.bytes += batch.end_offset - batch.start_offset
         stats.lines += batch.lines_total
@@ -418,13 +479,7 @@ class Ingest:
             last_seen=self.now,
             size_seen=max(record.size_seen, batch.end_offset),
         )
-        first_event = last_event = None
-        kind = None
-        if frame is not None and len(frame):
-            ts = frame["@timestamp"]
-            first_event, last_event = ts.min(), ts.max()
-            kinds = frame["log.kind"].dropna().unique()
-            kind = ",".join(sorted(str(k) for k in kinds)) if len(kinds) else None
+        first_event, last_event, kind = item.first_event, item.last_event, item.kinds
         with self.store.transaction():
             save_record(self.store, record)
             self.store.execute(
@@ -446,8 +501,10 @@ class Ingest:
                     iso(self.now),
                 ),
             )
-            self._store_samples(record, ctx.path, unparsed_rows)
-            if frame is not None and self.sink is not None and len(frame):
+            self._store_samples(record, ctx.path, item.unparsed_samples)
+            # `parsed`, not len(frame): a worker ships only the rows the sink will use, maybe none,
+            # and the sink still sees the batch (its watermark moves correlation on)
+            if frame is not None and self.sink is not None and parsed:
                 batch_ctx = BatchContext(
                     file_uid=record.uid, path=ctx.path, log_format=fmt, application=record.source, now=self.now,
                     watermark=watermark,
@@ -458,7 +515,7 @@ class Ingest:
                     self.sink.process(self.store, frame, batch_ctx)
         return record
 
-    def _store_samples(self, record: FileRecord, path: str, rows: list[tuple[int, str, str]]) -> None:
+    def _store_samples(self, record: FileRecord, path: str, rows: tuple[tuple[int, str, str], ...]) -> None:
         if not rows:
             return
         existing = {

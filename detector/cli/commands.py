@@ -3,8 +3,10 @@ call the library, print. Part of the CLI root (the one place that may call escal
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,12 @@ from detector.cli import scanview
 from detector.cli.common import emit_json, format_option, now_option, say, sigma_option, state_options, wait_option
 from detector.cli.root import cli
 from detector.cli.scanview import finding_line
-from detector.config import Config
-from detector.errors import UsageError
+from detector.config import SCHEDULER_ADDRESS, Config, EngineSpec
+from detector.errors import EngineError, UsageError
 from detector.model import SEVERITIES, Finding, severity_rank
 from detector.pipeline import RunResult
 from detector.runs.scan import run_scan
-from detector.sources.discovery import require_paths
+from detector.sources.discovery import local_path, require_paths
 from detector.state.existing import open_existing
 from detector.state.lock import StateLock
 from detector.state.store import Store
@@ -88,6 +90,37 @@ def _since(text: str | None, now: Any) -> Any:
         raise UsageError(f"--since {exc}") from None
 
 
+def _engine_spec(configured: EngineSpec, kind: str | None, scheduler: str | None, workers: int | None) -> EngineSpec:
+    """The config's `engine:` with the command line's options over it; --scheduler or --workers
+    alone mean --engine dask."""
+    if kind == "local" and (scheduler or workers):
+        raise UsageError("--scheduler and --workers apply to --engine dask")
+    if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
+        raise UsageError(f"--scheduler {scheduler!r} is not a Dask scheduler address (tcp://HOST:8786)")
+    if scheduler and workers:
+        raise UsageError("--workers sizes the local cluster started without --scheduler; "
+                         "a scheduler's workers are started with `dask worker`")
+    spec = replace(configured, kind=kind or ("dask" if scheduler or workers else configured.kind))
+    if scheduler or workers:
+        spec = replace(spec, scheduler=scheduler, workers=workers)
+    return spec
+
+
+def _run_scan(spec: EngineSpec, store: Store, config: Config, paths: list[Path], now: Any, engine: Any,
+              chunk_size: int | None, since: Any, on_progress: Any) -> RunResult:
+    log = lambda m: say(m, to_stderr=True)  # noqa: E731
+    if spec.kind == "dask":
+        try:
+            from detector.runs.dask_engine import run_dask_scan
+        except ImportError as exc:
+            raise EngineError(f"--engine dask needs the dask extra: pip install 'logwarden[dask]' ({exc})") from None
+
+        return run_dask_scan(store, config, paths, now, sink=engine, log=log, chunk_size=chunk_size, since=since,
+                             spec=spec, on_progress=on_progress)
+    return run_scan(store, config, paths, now, sink=engine, log=log, chunk_size=chunk_size, since=since,
+                    on_progress=on_progress)
+
+
 def _note_skipped_sigma(sigma: Any) -> None:
     if sigma is not None and sigma.count("skipped"):
         say(f"{sigma.count('loaded')} Sigma rules loaded, {sigma.count('skipped')} skipped "
@@ -95,7 +128,7 @@ def _note_skipped_sigma(sigma: Any) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("path_args", metavar="[PATHS]...", nargs=-1)
 @state_options
 @click.option("--checklist", "checklist_dir", type=click.Path(path_type=Path), default=None,
               help="checklist directory (default: the config's, else the bundled one)")
@@ -109,6 +142,12 @@ def _note_skipped_sigma(sigma: Any) -> None:
 @now_option
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="exit 3 when a finding at or above this severity was raised or extended")
+@click.option("--engine", "engine_kind", type=click.Choice(["local", "dask"]), default=None,
+              help="local: this process (default); dask: a Dask cluster (docs/distributed.md)")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="the Dask scheduler to use (default: a local cluster started for this run)")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="worker processes of that local cluster (default: one per core)")
 @click.option("-q", "--quiet", is_flag=True,
               help="print only the summary, and nothing at all when the run found nothing new")
 @click.option("--color", "color_choice", type=click.Choice(scanview.COLOR_CHOICES), default="auto",
@@ -120,7 +159,7 @@ def _note_skipped_sigma(sigma: Any) -> None:
 @wait_option
 @click.option("--chunk-size", type=click.IntRange(min=4096), default=None, hidden=True)
 def scan(
-    paths: tuple[Path, ...],
+    path_args: tuple[str, ...],
     config: Config,
     checklist_dir: Path | None,
     sigma_paths: tuple[Path, ...],
@@ -130,6 +169,9 @@ def scan(
     baseline: bool,
     now: Any,
     fail_on: str | None,
+    engine_kind: str | None,
+    scheduler: str | None,
+    workers: int | None,
     quiet: bool,
     color_choice: str,
     progress: bool | None,
@@ -140,8 +182,10 @@ def scan(
     """Read what is new in log files or directories (or the configured sources) and detect."""
     from detector.detection.engine import load_engine
 
-    require_paths(list(paths))  # a mistyped path leaves no state or lock behind (exit 2)
+    paths = [local_path(text) for text in path_args]  # file:// URLs too (docs/distributed.md)
+    require_paths(paths)  # a mistyped path leaves no state or lock behind (exit 2)
     since = _since(since_text, now)
+    spec = _engine_spec(config.engine, engine_kind, scheduler, workers)
     started = time.monotonic()
     if metrics_file is not None:
         from detector.runs.metricsfile import check_metrics_path
@@ -156,22 +200,16 @@ def scan(
     meter = scanview.Progress() if show_progress else None
     with StateLock(config.state, "scan", wait=wait):
         with Store(config.state) as store:
-            _record_checklist(engine, store, now)
-            run_id = store.start_run("scan", now, engine.checklist.version)
-            result = run_scan(
-                store,
-                config,
-                list(paths),
-                now,
-                sink=engine,
-                log=lambda m: say(m, to_stderr=True),
-                chunk_size=chunk_size,
-                since=since,
-                on_progress=meter.update if meter else None,
-            )
-            if meter:
-                meter.finish()
-            store.finish_run(run_id, now, result.stats)
+            # a Dask run is one transaction, its run record included: a client that dies leaves
+            # the state as it was (docs/distributed.md)
+            with store.transaction() if spec.kind == "dask" else contextlib.nullcontext():
+                _record_checklist(engine, store, now)
+                run_id = store.start_run("scan", now, engine.checklist.version)
+                result = _run_scan(spec, store, config, paths, now, engine, chunk_size, since,
+                                   meter.update if meter else None)
+                if meter:
+                    meter.finish()
+                store.finish_run(run_id, now, result.stats)
             if baseline:
                 passed = _baseline(store, config, now)
                 say(f"baseline: {passed} finding(s) recorded, none escalated (`logwarden findings` lists them); "

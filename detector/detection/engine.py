@@ -3,11 +3,12 @@ batch sink. Everything it writes happens inside the batch transaction."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,61 @@ def _topological(checklist: Checklist) -> list[str]:
     return done
 
 
+class RuleEvaluator:
+    """The half of the detection engine that runs where a batch is parsed, possibly on another
+    machine (a Dask worker): single-event matching, and cutting a batch down to the rows that
+    matched, which are all that `DetectionEngine.process` reads. Pickles as its checklist; the
+    rules are compiled again on first use where it lands."""
+
+    def __init__(self, checklist: Checklist, matcher: Matcher | None = None) -> None:
+        self.checklist = checklist
+        self._matcher = matcher
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"checklist": self.checklist}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["checklist"])  # type: ignore[misc]
+
+    @property
+    def matcher(self) -> Matcher:
+        with self._lock:
+            if self._matcher is None:
+                self._matcher = Matcher(self.checklist)
+            return self._matcher
+
+    def prepare(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Rows matched by each rule (the `prepared` value `DetectionEngine.process` takes)."""
+        return self.matcher.match(frame)
+
+    @staticmethod
+    def compact(frame: pd.DataFrame, hits: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """Only the rows some rule matched, with `hits` renumbered to them: what a worker ships.
+        `process` on the result finds what it finds on the whole batch (it reads matched rows only)."""
+        keep = np.unique(np.concatenate(list(hits.values()))) if hits else np.empty(0, np.int64)
+        if len(keep) == len(frame):
+            return frame, hits
+        rows = frame.iloc[keep].reset_index(drop=True)
+        return rows, {key: np.searchsorted(keep, matched) for key, matched in hits.items()}
+
+    @staticmethod
+    def merge(parts: list[tuple[pd.DataFrame, dict[str, np.ndarray]]]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """Consecutive batches' (rows, hits) as one batch: correlation finds the same in it
+        (findings do not depend on how a file is cut into batches), at a fraction of the
+        per-batch cost."""
+        if len(parts) == 1:
+            return parts[0]
+        merged: dict[str, list[np.ndarray]] = {}
+        base = 0
+        for frame, hits in parts:
+            for key, rows in hits.items():
+                merged.setdefault(key, []).append(rows + base)
+            base += len(frame)
+        frame = pd.concat([f for f, _ in parts], ignore_index=True)
+        return frame, {key: np.concatenate(rows) for key, rows in merged.items()}
+
+
 class DetectionEngine:
     """Batch sink evaluating a checklist; also the `rules test` and `match` workhorse."""
 
@@ -77,6 +133,10 @@ class DetectionEngine:
         if self.crs is not None:
             frame = self.crs.enrich(frame)
         return self.matcher.match(frame)
+
+    def evaluator(self) -> RuleEvaluator:
+        """`prepare` (and `compact`) as an object that can be shipped to a Dask worker."""
+        return RuleEvaluator(self.checklist, self.matcher)
 
     def process(
         self, store: Store, frame: pd.DataFrame, ctx: BatchContext, hits: dict[str, np.ndarray] | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from detector.config import Config
 from detector.detection.batch import BatchSink
 from detector.model import iso
-from detector.pipeline import Ingest, RunResult
+from detector.pipeline import BatchSource, Ingest, RunResult
 from detector.runs.since import EventsSince
 from detector.sources.health import SourceHealth
 from detector.sources.scope import resolve_sources
@@ -28,16 +28,19 @@ def run_scan(
     log: Callable[[str], None] | None = None,
     chunk_size: int | None = None,
     since: datetime | None = None,
+    source: BatchSource | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
     """Read everything new under `paths` (or the inventory) once. The caller holds the lock.
     With `since`, every line is read and checkpointed but only events at or after it are
-    handed to `sink` (`stats["events_before_since"]` counts the others)."""
+    handed to `sink` (`stats["events_before_since"]` counts the others). `source`: where the
+    parsed batches come from when not from this process (`runs/dask_engine.py`)."""
     sources = resolve_sources(config, paths)
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
     recent = EventsSince(sink, since) if sink is not None and since is not None else None
     ingest = Ingest(
-        store, now, sink=recent or sink, default_timezone=config.timezone, log=log, on_progress=on_progress, **kwargs
+        store, now, sink=recent or sink, default_timezone=config.timezone, log=log, source=source,
+        on_progress=on_progress, **kwargs
     )
     result = ingest.run(sources.files, sources.in_scope)
     if recent is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,20 @@ def _walk(root: Path) -> list[Path]:
 def order(files: list[LogFile]) -> list[LogFile]:
     """Streams in path order; inside a stream, oldest generation first."""
     return sorted(files, key=lambda f: (f.stream, f.generation, str(f.path)))
+
+
+def local_path(text: str) -> Path:
+    """A command-line path: a file system path or a `file://` URL (what a Dask deployment
+    shares); other URL schemes are refused with what to do instead."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or "/" in scheme or not scheme.isalnum():
+        return Path(text)
+    if scheme == "file":
+        return Path(urllib.parse.unquote(urllib.parse.urlsplit(text).path))
+    raise UsageError(
+        f"{text}: {scheme}:// URLs cannot be scanned yet (checkpoints need a file system); mount the "
+        "storage at the same path on this machine and the Dask workers, and scan that path"
+    )
 
 
 def require_paths(paths: list[Path]) -> None:

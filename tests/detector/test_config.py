@@ -55,7 +55,7 @@ def test_every_config_problem_is_reported_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     problems = info.value.problems
-    assert f"{path}:1: unknown key 'statee' in the config; expected one of: applications, checklist, coverage_deadline, crs, escalation, most_threshold, process, state, timezone" in problems
+    assert f"{path}:1: unknown key 'statee' in the config; expected one of: applications, checklist, coverage_deadline, crs, engine, escalation, most_threshold, process, state, timezone" in problems
     assert f"{path}:2: unknown timezone 'Mars/Olympus'; use an IANA name such as Europe/Berlin" in problems
     assert f"{path}:5: criticality 'extreme' unknown; use one of low, medium, high, critical" in problems
     assert f"{path}:4: application 'shop' needs an owner" in problems
@@ -109,3 +109,39 @@ def test_a_duration_without_a_unit_is_refused(tmp_path: Path) -> None:
     assert info.value.problems == [
         f"{path}:5: max_silence 30 has no unit; write e.g. max_silence: 30m (or 30s, 30h; units s, m, h, d, w)"
     ]
+
+
+def test_engine_in_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "logwarden.yaml"
+    path.write_text("engine: {kind: dask, scheduler: tcp://10.0.0.5:8786, partition_mb: 128}\n")
+    engine = load_config(path).engine
+    assert (engine.kind, engine.scheduler, engine.workers, engine.partition_mb) == ("dask", "tcp://10.0.0.5:8786", None, 128)
+    path.write_text("engine: dask\n")
+    assert load_config(path).engine.kind == "dask"
+    path.write_text("state: x.db\n")
+    assert load_config(path).engine.kind == "local"
+
+
+def test_every_engine_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "engine:\n"
+        "  kind: spark\n"
+        "  scheduler: http://sched\n"
+        "  workers: 0\n"
+        "  partition_mb: big\n"
+        "  nodes: 3\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    assert problems == [
+        f"{path}:6: unknown key 'nodes' in engine; expected one of: kind, partition_mb, scheduler, workers",
+        f"{path}:2: engine kind 'spark' unknown; use one of local, dask",
+        f"{path}:3: scheduler 'http://sched' is not a Dask scheduler address; write e.g. scheduler: tcp://10.0.0.5:8786",
+        f"{path}:4: workers must be a whole number of at least 1",
+        f"{path}:5: partition_mb must be a whole number of at least 1",
+    ]
+    path.write_text("engine:\n  kind: dask\n  scheduler: tcp://sched:8786\n  workers: 2\n")
+    with pytest.raises(ConfigError, match=r":4: workers sizes the local cluster"):
+        load_config(path)
