@@ -517,6 +517,11 @@ def check_findings(run: Run, reference: Path, tally: Tally) -> int:
     for key, found in spans.items():
         found.sort()
         overlapping += [(key, a[2], b[2]) for a, b in zip(found, found[1:]) if b[0] <= a[1]]
+    # a pair the one-shot reference raises too (both ids) is the engine's, not a crash's: with
+    # correlation v1 a late event of a single-event scenario can open a second finding inside
+    # the first one's span; reported apart, like the other differences from the reference
+    inherent = [o for o in overlapping if o[1] in want and o[2] in want]
+    overlapping = [o for o in overlapping if o not in inherent]
     tally.problem(tally.duplicated, "findings overlapping another of the same scenario and entity", len(overlapping),
                   ", ".join(f"{k[0]} {a}/{b}" for k, a, b in overlapping[:3]))
     both = sorted(set(got) & set(want))
@@ -526,6 +531,7 @@ def check_findings(run: Run, reference: Path, tally: Tally) -> int:
         "ids only in this run": len(set(got) - set(want)),
         "another first or last seen": sum(1 for i in both if got[i][1:3] != want[i][1:3]),
         "another event count": sum(1 for i in both if got[i][0] != want[i][0]),
+        "overlapping pairs the reference has too": len(inherent),
     }
     return len(want)
 
