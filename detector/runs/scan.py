@@ -9,12 +9,22 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from detector.config import Config
 from detector.detection.batch import BatchSink
 from detector.pipeline import Ingest, RunResult
 from detector.sources.health import SourceHealth
 from detector.sources.scope import resolve_sources
 from detector.state.store import Store
+
+
+def _return_freed_memory() -> None:
+    """Arrow's default allocator (mimalloc) keeps what a batch freed for the next one: ~80 MB
+    more peak RSS per run for a few percent of speed. The system allocator gives large blocks
+    back at once, so memory follows the batch in hand."""
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def run_scan(
@@ -27,6 +37,7 @@ def run_scan(
     chunk_size: int | None = None,
 ) -> RunResult:
     """Read everything new under `paths` (or the inventory) once. The caller holds the lock."""
+    _return_freed_memory()
     sources = resolve_sources(config, paths)
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
     ingest = Ingest(store, now, sink=sink, default_timezone=config.timezone, log=log, **kwargs)
