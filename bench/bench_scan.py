@@ -180,11 +180,14 @@ def warm_up(command: list[str]) -> None:
     subprocess.run([*command, "rules", "list"], env=child_env(), capture_output=True, check=False)
 
 
-def scan_once(command: list[str], profile: str, paths: list[Path], expected_lines: int) -> Run:
+def scan_once(
+    command: list[str], profile: str, paths: list[Path], expected_lines: int, extra: tuple[str, ...] = ()
+) -> Run:
+    """One `logwarden scan` child on `paths` (plus `extra` options, e.g. `--sigma DIR`)."""
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as scratch:
         state = Path(scratch) / "state.db"
         out_path, err_path = Path(scratch) / "stdout.json", Path(scratch) / "stderr.txt"
-        argv = [*command, "scan", *map(str, paths), "--state", str(state), "--format", "json", "--no-escalate"]
+        argv = [*command, "scan", *map(str, paths), "--state", str(state), "--format", "json", "--no-escalate", *extra]
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             began = time.perf_counter()
             child = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=child_env())

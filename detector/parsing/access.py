@@ -27,7 +27,7 @@ from detector.parsing.arrowtext import (
 from detector.parsing.base import ParseContext, ParseResult
 from detector.parsing.result import NO_MATCH, Verdicts, build_result
 from detector.parsing.timeparse import parse_clf
-from detector.parsing.urldecode import split_target
+from detector.parsing.urldecode import split_target, target_host
 
 RAW_FIELDS = ("vhost", "client", "user", "time", "request", "status", "bytes", "referrer", "agent")
 
@@ -175,7 +175,10 @@ def parse_access(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
         "http.version": version,
         "http.response.status_code": status,
         "http.response.body.bytes": byte_count,
-        "url.domain": pc.replace_substring_regex(fields["vhost"], r":[0-9]+$", "", max_replacements=1),
+        # a proxy's absolute-form target names the host asked for; else the vhost prefix
+        "url.domain": pc.coalesce(
+            target_host(target), pc.replace_substring_regex(fields["vhost"], r":[0-9]+$", "", max_replacements=1)
+        ),
         "event.action": constant("http-request", size),
         "event.outcome": outcome_from_status(status),
     }
