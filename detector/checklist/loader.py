@@ -173,7 +173,8 @@ def load_checklist(
     problems.items.extend(sigma_load.problems)
     if problems.items:
         raise RuleError(problems.items)
-    scenarios.extend(sigma_load.scenarios)
+    if sigma_load.scenarios:  # a class of findings takes in Sigma rules' findings as well
+        scenarios = _resolve_classes([*scenarios, *sigma_load.scenarios])
     digest = hashlib.sha256(
         json.dumps(sorted((s.id, s.version, s.content_hash) for s in scenarios)).encode()
     ).hexdigest()[:16]

@@ -151,3 +151,50 @@ def test_intrusion_then_root_shell_holds_the_whole_chain(tmp_path: Path, order: 
 def test_an_admins_login_then_sudo_to_root_is_no_intrusion(tmp_path: Path) -> None:
     found = scan(tmp_path / "state.db", SAMPLES / "intrusion-then-privilege-escalation" / "negative.log")
     assert of(found, "intrusion-then-privilege-escalation") == []
+
+
+# -- a class takes in Sigma rules' findings too -------------------------------------------------
+
+SIGMA_PROBE = """\
+title: Probe for our internal build manifest
+id: 6f1c2a7e-0d55-4c3b-9a51-5d2f3e4b1401
+status: test
+level: medium
+tags:
+    - attack.reconnaissance
+    - attack.t1595.003
+logsource:
+    category: webserver
+detection:
+    selection:
+        cs-uri-stem: /internal/build-manifest.txt
+    condition: selection
+"""
+
+
+def test_a_sigma_reconnaissance_finding_then_a_login_is_a_chain(tmp_path: Path) -> None:
+    """A Sigma rule the operator added (`--sigma`) is in the reconnaissance class like a bundled
+    scenario: its finding, then an SSH login from the address, is one recon-then-login chain."""
+    sigma = tmp_path / "sigma"
+    sigma.mkdir()
+    (sigma / "build_manifest.yml").write_text(SIGMA_PROBE)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "access.log").write_text(
+        '100.64.14.61 - - [21/Nov/2026:08:10:00 +0000] "GET /internal/build-manifest.txt HTTP/1.1" 404 153 "-" '
+        '"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"\n'
+    )
+    (logs / "auth.log").write_text(
+        "Nov 21 08:14:30 bastion07 sshd[6300]: Accepted password for webops from 100.64.14.61 port 50310 ssh2\n"
+    )
+    checklist = load_checklist(sigma=[sigma])
+    probe = "6f1c2a7e-0d55-4c3b-9a51-5d2f3e4b1401"
+    assert probe in checklist.scenario("recon-then-login").correlation.step_members(0)
+    state = tmp_path / "state.db"
+    config = Config(path=None, state=state, checklist=checklist.directory, escalation=None, timezone="UTC")
+    with Store(state) as store:
+        run_scan(store, config, [logs], NOW, sink=DetectionEngine(checklist), log=lambda _m: None)
+        found = store.findings(include_exercise=True)
+    assert [f.entity for f in of(found, probe)] == [{"source.ip": "100.64.14.61"}]
+    chain = of(found, "recon-then-login")
+    assert [(f.entity, f.count, f.extra["stages"]) for f in chain] == [({"source.ip": "100.64.14.61"}, 2, {probe: 1})]
