@@ -75,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ok = load_table(sigma)
         command = bench_scan.logwarden_command(args.logwarden)
-        path = bench_scan.dataset("access", args.lines)
+        paths = bench_scan.dataset("access", args.lines)
         header = f"{'rules':18} {'lines':>11} {'seconds':>8} {'lines/s':>10}   {'peak RSS MB':>11}   findings"
         print(header)
         print("-" * len(header))
         for label, extra in (("bundled", ()), ("bundled + Sigma", ("--sigma", str(sigma)))):
-            runs = [bench_scan.scan_once(command, path, args.lines, "access", extra) for _ in range(args.repeat)]
+            runs = [bench_scan.scan_once(command, "access", paths, args.lines, extra) for _ in range(args.repeat)]
             seconds = sorted(r.seconds for r in runs)[len(runs) // 2]
             rss = max(r.peak_rss_mb for r in runs)
             rate = args.lines / seconds

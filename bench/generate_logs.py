@@ -3,7 +3,7 @@
     python bench/generate_logs.py KIND --lines N --out FILE [--seed 1] [--start 2026-11-23T00:00:00Z]
                                   [--rate LINES_PER_SECOND] [--attack-rate 0.002] [--host web1] [--quiet]
 
-KIND is one of: access, access-vhost, access-common, access-longtail, auth, auth-iso, syslog5424, kern-firewall,
+KIND is one of: access, access-vhost, access-common, access-longtail, auth, auth-iso, auth-busy, auth-attack, syslog5424, kern-firewall,
 app-json, app-logfmt, error-apache, error-nginx. A FILE ending in `.gz` is written gzip-compressed.
 As a library: `generate(kind, lines, seed, start, ...)` yields the lines lazily, `write(...)` writes
 a file; both in constant memory. The models live in the `loggen` package next to this file.
@@ -43,6 +43,7 @@ if HERE not in sys.path:
 from loggen.addresses import ATTACK_NETWORKS  # noqa: E402
 from loggen.app import AppModel  # noqa: E402
 from loggen.auth import AuthModel  # noqa: E402
+from loggen.bastion import AttackedHostModel, BastionModel  # noqa: E402
 from loggen.engine import Model, stream  # noqa: E402
 from loggen.firewall import FirewallModel  # noqa: E402
 from loggen.fleet import Syslog5424Model  # noqa: E402
@@ -63,6 +64,8 @@ KINDS: dict[str, Callable[[random.Random, str], Model]] = {
     "access-longtail": lambda rng, host: AccessModel(rng, host, "combined", long_tail=True),
     "auth": lambda rng, host: AuthModel(rng, host, "bsd"),
     "auth-iso": lambda rng, host: AuthModel(rng, host, "iso"),
+    "auth-busy": lambda rng, host: BastionModel(rng, host, "bsd"),
+    "auth-attack": lambda rng, host: AttackedHostModel(rng, host, "bsd"),
     "syslog5424": Syslog5424Model,
     "kern-firewall": FirewallModel,
     "app-json": lambda rng, host: AppModel(rng, host, "json", "shop-api"),

@@ -40,6 +40,11 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that builds LineDict/LineList and refuses duplicate keys."""
 
 
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same on libyaml's parser (several times faster, the same marks); its error
+    messages differ, so a document it refuses is parsed again by `_Loader` for the message."""
+
+
 def _construct_mapping(loader: _Loader, node: MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     result = LineDict()
@@ -69,8 +74,9 @@ def _construct_sequence(loader: _Loader, node: SequenceNode) -> LineList:
     return result
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+for _loader in (_Loader, _FastLoader):
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 class YamlProblem(Exception):
@@ -92,6 +98,10 @@ def _parsed(load: Callable[[str], Any], text: str, source: str) -> Any:
 
 def load_yaml_text(text: str, source: str) -> Any:
     """Parse one YAML document; raise YamlProblem with `source:line: message` on any error."""
+    try:
+        return yaml.load(text, Loader=_FastLoader)  # noqa: S506 - derives from (C)SafeLoader
+    except yaml.YAMLError:
+        pass  # told below, in the words of the reference parser
     return _parsed(lambda t: yaml.load(t, Loader=_Loader), text, source)  # noqa: S506 - SafeLoader
 
 

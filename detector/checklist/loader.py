@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetections
 
+from detector.checklist.attack import TACTICS, normalize_tactic, tactics_of
 from detector.checklist.model import (
     CONDITION_OPS,
     CORRELATION_TYPES,
@@ -24,6 +26,7 @@ from detector.checklist.model import (
     Checklist,
     Correlation,
     ExpectedFinding,
+    FindingClass,
     Provenance,
     Review,
     Rule,
@@ -51,13 +54,19 @@ _CHECKLIST_KEYS = {
 _SCENARIO_KEYS = {
     "id", "version", "title", "description", "status", "owner", "severity", "confidence",
     "attack", "provenance", "requires", "last_reviewed", "rules", "correlation", "samples",
-    "entity", "reopen_after", "custom_fields", "falsepositives", "references",
+    "entity", "reopen_after", "custom_fields", "falsepositives", "references", "tags",
 }
 _REQUIRED_SCENARIO_KEYS = (
     "id", "version", "title", "status", "owner", "severity", "confidence", "attack",
     "provenance", "requires", "last_reviewed", "rules", "samples",
 )
 _CORRELATION_KEYS = {"type", "rules", "group-by", "timespan", "condition", "field"}
+_CLASS_KEYS = {"tactics", "techniques", "tags", "min_severity", "log_kinds", "exclude"}
+_CLASS_HINT = (
+    "a correlation step is a rule name, a scenario id, or a class of findings such as "
+    "`{findings: {tactics: [credential-access]}, name: credential-attack}` "
+    f"(class keys: {', '.join(sorted(_CLASS_KEYS))})"
+)
 _ATTACK_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
 _SCENARIO_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -157,13 +166,15 @@ def load_checklist(
         raw_by_id[scenario.id] = (path, data)
         scenarios.append(scenario)
     _check_duplicate_ids(declared, problems)
+    scenarios = _resolve_classes(scenarios)
     _check_references(scenarios, raw_by_id, problems)
     defaults = Defaults(owner=settings["owner"], reopen_after=settings["reopen_after"])
     sigma_load = checklist_sigma(meta_path, meta, list(sigma), defaults, {s.id for s in scenarios})
     problems.items.extend(sigma_load.problems)
     if problems.items:
         raise RuleError(problems.items)
-    scenarios.extend(sigma_load.scenarios)
+    if sigma_load.scenarios:  # a class of findings takes in Sigma rules' findings as well
+        scenarios = _resolve_classes([*scenarios, *sigma_load.scenarios])
     digest = hashlib.sha256(
         json.dumps(sorted((s.id, s.version, s.content_hash) for s in scenarios)).encode()
     ).hexdigest()[:16]
@@ -281,6 +292,7 @@ def _scenario(
         problems.add(path, data.line_of("last_reviewed"), "last_reviewed must be a date such as 2026-11-01")
         last_reviewed = None
     custom_fields = tuple(_str_list(path, data, "custom_fields", problems, "[new_role]"))
+    declared_tags = _str_list(path, data, "tags", problems, "[attack.credential_access]")
     falsepositives = _notes(data.get("falsepositives"))
     references = _notes(data.get("references"))
     known_fields = set(ECS_FIELDS) | set(custom_fields)
@@ -315,7 +327,7 @@ def _scenario(
         path=path,
         content_hash=content_hash(data),
         description=str(data.get("description", "")),
-        tags=tuple(f"attack.{t.lower()}" for t in attack),
+        tags=tuple(dict.fromkeys([*declared_tags, *(f"attack.{t.lower()}" for t in attack)])),
         falsepositives=falsepositives,
         references=references,
     )
@@ -516,7 +528,7 @@ def _correlation(path: Path, data: LineDict, known_fields: set[str], problems: _
     ctype = node.get("type")
     if ctype not in CORRELATION_TYPES:
         problems.add(path, node.line_of("type"), f"correlation type {ctype!r} unknown; use one of {', '.join(CORRELATION_TYPES)}")
-    rules = _str_list(path, node, "rules", problems, "[ssh-auth-failure]")
+    rules, classes = _steps(path, node, problems)
     if not rules:
         problems.add(path, node.line_of("rules"), "correlation needs `rules:` naming the rules it counts")
     if ctype in ("temporal", "temporal_ordered") and len(rules) < 2:
@@ -564,6 +576,7 @@ def _correlation(path: Path, data: LineDict, known_fields: set[str], problems: _
         condition_op=op,
         condition_value=int(value),
         value_field=value_field if ctype == "value_count" else None,
+        classes=tuple(classes) if any(classes) else (),
     )
 
 
@@ -624,8 +637,9 @@ def _check_references(
         path, data = raw[scenario.id]
         line = data["correlation"].line_of("rules")
         rule_names = {r.name for r in scenario.rules}
-        for ref in scenario.correlation.rules:
-            if ref in rule_names:
+        classes = scenario.correlation.classes or (None,) * len(scenario.correlation.rules)
+        for ref, finding_class in zip(scenario.correlation.rules, classes):
+            if ref in rule_names or finding_class is not None:
                 continue
             other = by_id.get(ref)
             if other is None:
@@ -635,13 +649,8 @@ def _check_references(
                     f"correlation refers to {ref!r}, which is neither a rule of this scenario "
                     f"({', '.join(sorted(rule_names)) or 'none'}) nor a scenario id",
                 )
-            elif not set(scenario.correlation.group_by) <= set(other.entity):
-                problems.add(
-                    path,
-                    line,
-                    f"chained scenario {ref!r} has entity {list(other.entity)}, which lacks group-by fields "
-                    f"{sorted(set(scenario.correlation.group_by) - set(other.entity))}",
-                )
+            # a chained scenario lacking a group-by field in its entity passes on the value of
+            # its lines (an entity link: the address that logged in links the user it logged in as)
         if scenario.rules and not any(r in rule_names for r in scenario.correlation.rules) and not scenario.referenced_scenarios():
             problems.add(path, line, "the correlation uses none of the scenario's rules")
     # cycles among chained scenarios
@@ -669,3 +678,109 @@ def _check_references(
     for scenario, rule in unused:
         path, _ = raw[scenario.id]
         problems.add(path, rule.line, f"rule {rule.name!r} is not used by the correlation; remove it or add it to correlation.rules")
+
+
+def _steps(path: Path, node: LineDict, problems: _Problems) -> tuple[list[str], list[FindingClass | None]]:
+    """Correlation steps: names (rules, scenario ids) or classes of findings, with their names."""
+    raw = node.get("rules")
+    if raw is None:
+        return [], []
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list):
+        problems.add(path, node.line_of("rules"), _CLASS_HINT)
+        return [], []
+    names: list[str] = []
+    classes: list[FindingClass | None] = []
+    for index, item in enumerate(items):
+        line = items.line_of(index) if isinstance(items, LineList) else node.line_of("rules")
+        if isinstance(item, str):
+            names.append(item)
+            classes.append(None)
+        elif isinstance(item, LineDict) and isinstance(item.get("findings"), LineDict) and set(item) <= {"findings", "name"}:
+            finding_class = _finding_class(path, item["findings"], problems)
+            names.append(str(item.get("name") or finding_class.label()))
+            classes.append(finding_class)
+        else:
+            problems.add(path, line, _CLASS_HINT)
+    return names, classes
+
+
+def _finding_class(path: Path, node: LineDict, problems: _Problems) -> FindingClass:
+    for key in node:
+        if key not in _CLASS_KEYS:
+            problems.add(path, node.line_of(key), f"unknown key {key!r} in a class of findings; {_CLASS_HINT}")
+    lists = {key: tuple(_str_list(path, node, key, problems, "[...]")) for key in ("tactics", "techniques", "tags", "log_kinds", "exclude")}
+    tactics = tuple(normalize_tactic(t) for t in lists["tactics"])
+    for tactic in tactics:
+        if tactic not in TACTICS:
+            problems.add(path, node.line_of("tactics"), f"ATT&CK tactic {tactic!r} unknown; use one of {', '.join(TACTICS)}")
+    for technique in lists["techniques"]:
+        if not _ATTACK_ID.match(technique):
+            problems.add(path, node.line_of("techniques"), f"ATT&CK id {technique!r} is not of the form T1234 or T1234.001")
+    for kind in lists["log_kinds"]:
+        if kind not in LOG_KINDS:
+            problems.add(path, node.line_of("log_kinds"), f"log kind {kind!r} unknown; use one of {', '.join(LOG_KINDS)}")
+    severity = node.get("min_severity")
+    if severity is not None and severity not in SEVERITIES:
+        problems.add(path, node.line_of("min_severity"), f"min_severity {severity!r} unknown; use one of {', '.join(SEVERITIES)}")
+        severity = None
+    found = FindingClass(tactics, lists["techniques"], lists["tags"], severity, lists["log_kinds"], lists["exclude"])
+    if found == FindingClass(exclude=found.exclude):
+        problems.add(path, node.line, f"a class of findings needs at least one condition; {_CLASS_HINT}")
+    return found
+
+
+def class_matches(finding_class: FindingClass, scenario: Scenario) -> bool:
+    """Whether `scenario`'s findings belong to the class (every given condition holds)."""
+    if scenario.status == "deprecated" or scenario.id in finding_class.exclude:
+        return False
+    if finding_class.tactics and not set(finding_class.tactics) & tactics_of(scenario.attack, scenario.tags):
+        return False
+    if finding_class.techniques and not any(
+        a == t or a.startswith(t + ".") for a in scenario.attack for t in finding_class.techniques
+    ):
+        return False
+    if finding_class.tags and not set(finding_class.tags) & set(scenario.tags):
+        return False
+    if finding_class.min_severity and SEVERITIES.index(scenario.severity) < SEVERITIES.index(finding_class.min_severity):
+        return False
+    return not finding_class.log_kinds or bool(set(finding_class.log_kinds) & set(scenario.requires))
+
+
+def _resolve_classes(scenarios: list[Scenario]) -> list[Scenario]:
+    """Fill each class step with the ids of the scenarios in it. A scenario joins a class only if
+    that makes no cycle (never the chain itself, nor a chain built on it); scenarios are taken in
+    id order, so the result does not depend on file order."""
+    by_id = {s.id: s for s in scenarios}
+    edges: dict[str, set[str]] = {s.id: set(s.referenced_scenarios()) & set(by_id) for s in scenarios}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, stack = set(), [start]
+        while stack:
+            node = stack.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                stack.extend(edges.get(node, ()))
+        return False
+
+    resolved = dict(by_id)
+    for sid in sorted(by_id):
+        scenario = by_id[sid]
+        corr = scenario.correlation
+        if corr is None or not corr.classes:
+            continue
+        members: list[tuple[str, ...]] = []
+        for name, finding_class in zip(corr.rules, corr.classes):
+            if finding_class is None:
+                members.append((name,))
+                continue
+            chosen = []
+            for other in sorted(by_id):
+                if other != sid and class_matches(finding_class, by_id[other]) and not reaches(other, sid):
+                    chosen.append(other)
+                    edges[sid].add(other)
+            members.append(tuple(chosen))
+        resolved[sid] = replace(scenario, correlation=replace(corr, members=tuple(members)))
+    return [resolved[s.id] for s in scenarios]

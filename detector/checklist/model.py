@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,46 @@ class Correlation:
     condition_op: str  # gte | gt (event_count / value_count): fires when the count reaches it
     condition_value: int
     value_field: str | None  # value_count: the field whose distinct values are counted
+    # per step, what feeds it: the step's own name, or for a class of findings the ids of the
+    # scenarios in that class (resolved when the whole checklist is loaded); () = names only
+    members: tuple[tuple[str, ...], ...] = ()
+    classes: tuple["FindingClass | None", ...] = ()  # per step: the class it names, if any
 
     def holds(self, count: int) -> bool:
         value = self.condition_value
         return count > value if self.condition_op == "gt" else count >= value
+
+    def step_members(self, index: int) -> tuple[str, ...]:
+        return self.members[index] if self.members else (self.rules[index],)
+
+    @cached_property
+    def step_of(self) -> dict[str, int]:
+        """Rule name or scenario id -> the index of the step it feeds."""
+        out: dict[str, int] = {}
+        for index in range(len(self.rules)):
+            for member in self.step_members(index):
+                out.setdefault(member, index)
+        return out
+
+
+@dataclass(frozen=True)
+class FindingClass:
+    """A class of findings a correlation step can name instead of one rule: every scenario whose
+    ATT&CK tactics, techniques, tags, severity and log kinds match (all given conditions)."""
+
+    tactics: tuple[str, ...] = ()  # e.g. reconnaissance, credential-access
+    techniques: tuple[str, ...] = ()  # T1110 matches T1110 and its sub-techniques
+    tags: tuple[str, ...] = ()
+    min_severity: str | None = None
+    log_kinds: tuple[str, ...] = ()  # one of the scenario's required log kinds
+    exclude: tuple[str, ...] = ()  # scenario ids never in the class
+
+    def label(self) -> str:
+        parts = [*(f"attack.{t}" for t in self.tactics), *self.techniques, *(f"tag:{t}" for t in self.tags)]
+        if self.min_severity:
+            parts.append(f"severity>={self.min_severity}")
+        parts += [f"kind:{k}" for k in self.log_kinds]
+        return "class(" + ", ".join(parts) + ")"
 
 
 @dataclass(frozen=True)
@@ -128,7 +165,7 @@ class Scenario:
         if self.correlation is None:
             return ()
         names = {r.name for r in self.rules}
-        return tuple(r for r in self.correlation.rules if r not in names)
+        return tuple(r for r in self.correlation.step_of if r not in names)
 
 
 @dataclass(frozen=True)

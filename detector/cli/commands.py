@@ -224,7 +224,7 @@ def scan(
         emit_json(
             {
                 "stats": result.stats,
-                "findings": [f.to_dict() for f in findings],
+                "findings": (f.to_dict() for f in findings),  # written one by one
                 "defects": [d.to_dict() for d in result.defects],
                 "escalation": escalation,
             }
@@ -263,7 +263,7 @@ def findings(ctx: click.Context, config: Config, fmt: str, since: str | None, ex
         found = store.findings(since=since_at, include_exercise=exercise)
         firsts = located(store, [f.evidence[0] for f in found if f.evidence]) if fmt == "text" else []
     if fmt == "json":
-        emit_json({"findings": [f.to_dict() for f in found]})
+        emit_json({"findings": (f.to_dict() for f in found)})
         return
     if not found:
         say("no findings")

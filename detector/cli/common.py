@@ -6,7 +6,7 @@ import functools
 import json
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,10 +89,38 @@ def sigma_option(func: F) -> F:
 
 
 def emit_json(document: Any) -> None:
-    """One JSON document on stdout (the machine-readable contract, DESIGN §9)."""
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str))
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    """One JSON document on stdout (the machine-readable contract, DESIGN §9), as
+    `json.dumps(document, indent=2)` would print it; a top-level member that is a list or an
+    iterator is written item by item, so a scan with thousands of findings never holds the
+    whole text (nor, given an iterator, every finding's dict) in memory at once."""
+    out = sys.stdout
+    if not isinstance(document, dict) or not document:
+        out.write(_dumps(document))
+    else:
+        out.write("{")
+        for index, (key, value) in enumerate(document.items()):
+            out.write(("," if index else "") + "\n  " + json.dumps(key) + ": ")
+            if isinstance(value, (list, Iterator)):
+                _emit_items(out, value)
+            else:
+                out.write(_dumps(value).replace("\n", "\n  "))
+        out.write("\n}")
+    out.write("\n")
+    out.flush()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False, default=str)
+
+
+def _emit_items(out: Any, items: Iterable[Any]) -> None:
+    """A list member of the top-level object, at its indentation (strings in JSON escape their
+    newlines, so every raw newline of an item's text is indentation)."""
+    empty = True
+    for item in items:
+        out.write(("[" if empty else ",") + "\n    " + _dumps(item).replace("\n", "\n    "))
+        empty = False
+    out.write("[]" if empty else "\n  ]")
 
 
 def say(message: str, to_stderr: bool = False) -> None:

@@ -58,6 +58,7 @@ class FrameView:
         self._lower: dict[str, pa.Array] = {}
         self._text: dict[str, pa.Array] = {}
         self._numbers: dict[str, np.ndarray] = {}
+        self._distinct: dict[tuple[str, bool], tuple[np.ndarray, pa.Array] | None] = {}
         self.masks: dict[Any, np.ndarray] = {}  # leaf key -> mask (shared across rules)
         self.candidates: dict[str, np.ndarray] = {}  # field -> row indices passing the prefilter
 
@@ -92,6 +93,22 @@ class FrameView:
                 arr = pc.cast(arr, pa.string())
             self._text[field] = arr
         return self._text[field]
+
+    def distinct(self, field: str, lower: bool) -> tuple[np.ndarray, pa.Array] | None:
+        """(per row, the index of its value among the column's distinct values, their count for
+        null; the distinct values, lower-cased if asked). Encoded once per batch: every equality
+        on the field then compares the few distinct values instead of every row."""
+        key = (field, lower)
+        if key not in self._distinct:
+            arr = self.text(field)
+            if arr is None:
+                self._distinct[key] = None
+            else:
+                encoded = pc.dictionary_encode(arr)
+                values = pc.utf8_lower(encoded.dictionary) if lower else encoded.dictionary
+                index = encoded.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+                self._distinct[key] = (index, values)
+        return self._distinct[key]
 
     def lower(self, field: str) -> pa.Array | None:
         if field not in self._lower:
@@ -165,10 +182,12 @@ def _string_leaf(field: str, value: SigmaString) -> Leaf:
         needle = literal if cased else pc.utf8_lower(pa.scalar(literal, pa.string())).as_py()
 
         def equals(view: FrameView) -> np.ndarray:
-            arr = view.text(field) if cased else view.lower(field)
-            if arr is None:
+            distinct = view.distinct(field, lower=not cased)
+            if distinct is None:
                 return np.zeros(view.n, dtype=bool)
-            return _to_bool(pc.equal(arr, pa.scalar(needle, arr.type)))
+            index, values = distinct
+            hit = _to_bool(pc.equal(values, pa.scalar(needle, values.type)))
+            return np.append(hit, False)[index]
 
         return Leaf(key=("eq", field, needle, cased), field=field, evaluate=equals)
     parts = value.s

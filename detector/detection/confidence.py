@@ -24,17 +24,31 @@ CORROBORATION_WINDOW = timedelta(hours=24)
 
 def _evidence_term(scenario: Scenario, finding: Rated) -> tuple[float, str | None]:
     """Doubt factor for evidence beyond the threshold, with its explanation."""
-    threshold = scenario.threshold
+    if scenario.correlation is not None and scenario.correlation.type in ("temporal", "temporal_ordered"):
+        return 1.0, None  # a sequence is as strong as its stages (below), not as its repeats
     observed = finding.count
     what = "events"
     if scenario.correlation is not None and scenario.correlation.type == "value_count":
         observed = int(finding.extra.get("distinct_values", finding.count))
         what = f"distinct {scenario.correlation.value_field} values"
-    if observed < 2 * threshold:
+    factor = _excess_factor(scenario.threshold, observed)
+    if factor == 1.0:
         return 1.0, None
-    steps = min(int(math.log2(observed / threshold)), MAX_EXCESS_STEPS)
-    factor = EXCESS_STEP_FACTOR**steps
+    threshold = scenario.threshold
     return factor, f"{observed} {what}, {observed / threshold:.1f}x the threshold of {threshold}"
+
+
+def _excess_factor(threshold: int, observed: int) -> float:
+    if observed < 2 * threshold:
+        return 1.0
+    return EXCESS_STEP_FACTOR ** min(int(math.log2(observed / threshold)), MAX_EXCESS_STEPS)
+
+
+def _stage_strength(stage: Scenario, events: int) -> float:
+    """What a chain's stage says on its own: the stage scenario's prior, raised by the evidence
+    beyond its threshold among the events the chain holds (one stray scanner hit is weak, a
+    burst of them is not)."""
+    return 1 - (1 - stage.confidence) * _excess_factor(stage.threshold, events)
 
 
 # Entity fields that say where something happened, not who did it: every finding on a host
@@ -71,10 +85,22 @@ def compute(finding: Rated, checklist: Checklist, others: list[Peer]) -> tuple[f
             raised = 1 - (1 - confidence) * factor
             reasons.append(f"+{raised - confidence:.2f}: {why}")
             confidence = raised
+    stages = dict(finding.extra.get("stages", {}))
+    for stage_id, events in sorted(stages.items()):
+        # a chain holds the findings of its stages: each one is independent evidence (noisy-OR)
+        stage = checklist.scenario(stage_id)
+        if stage is None:
+            continue
+        strength = _stage_strength(stage, int(events))
+        raised = 1 - (1 - confidence) * (1 - strength)
+        reasons.append(f"+{raised - confidence:.2f}: stage {stage_id} of the chain ({events} events, {strength:.2f})")
+        confidence = raised
     best: dict[str, tuple[float, str]] = {}
     for other in others:
         if other.scenario_id == finding.scenario_id or other.exercise != finding.exercise:
             continue
+        if other.scenario_id in stages:
+            continue  # counted as a stage
         if not _overlaps(finding, other):
             continue
         shared_values = shared_entity(finding, scenario, other)

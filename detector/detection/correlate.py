@@ -1,9 +1,10 @@
 """Turn matched events into findings: Sigma correlation semantics on event time, with state.
 
 Per scenario and entity, events either extend the open finding (repeats within
-`reopen_after` of its span) or wait in a *pool* (table `corr_events`, committed with the
-batch) until a window over the pool satisfies the correlation; the earliest satisfying
-window becomes a new finding.
+`reopen_after` of its span) or wait in a *pool* until a window over the pool satisfies the
+correlation; the earliest satisfying window becomes a new finding. A pool is one Arrow table
+per scenario (`pool.py`): references to the lines, not the lines, holding only what a window
+can still use; it is written as one compact row of `corr_state` in the batch's transaction.
 
 Time is event time, and how far it has got is the *watermark* the pipeline hands over with
 each batch: the earliest event time any source still has to deliver (every source is read in
@@ -15,14 +16,17 @@ what was already read still meets every event it could share a window with, so a
 split across batches, cron runs or restarts is found, and found once.
 
 Most events of a busy log belong to groups that cannot fire (one stray failed login per
-scanner): those are screened out per batch with numpy (`windows.py`) and never become Python
-objects unless they stay pooled; the per-event loop here runs over the few others.
+scanner, a login nobody scanned before): those are screened out per batch with numpy
+(`windows.py`) and stay columns; the per-event loop here runs over the few others. A later
+step of an ordered chain (a login) is kept only while a first step of its group precedes it
+or could still arrive, so a success-heavy log holds minutes of logins, not hours.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,7 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.checklist.model import Checklist, Scenario
+from detector.checklist.model import Checklist, Correlation, Scenario
+from detector.detection import pool
 from detector.detection.events import (
     EVENT_ORDER,
     Event,
@@ -40,24 +45,23 @@ from detector.detection.events import (
     from_us,
     to_us,
 )
+from detector.detection.pool import LineKey, ReadBack
 from detector.detection.windows import (
     all_rules_within,
     distinct_counts,
     first_firing,
+    has_first_step_before,
     max_window_counts,
-    rule_masks,
 )
 from detector.model import Evidence, Finding, iso, stable_hash
+from detector.state.correlation import load_state, save_state, take_legacy_events
 from detector.state.store import Store
 
 MAX_VALUES_KEPT = 100
 NEVER = -(1 << 62)  # a watermark before every event
 FOREVER = 1 << 62  # after every event: fire what is ready, the run is over
 _SECOND_US = 1_000_000
-
-
-def _key(event: Event) -> tuple[str, int, str]:
-    return (event.file_uid, event.offset, event.rule)
+BUCKET_US = 900 * _SECOND_US  # correlation state is stored in rows of 15 minutes of event time
 
 
 @dataclass
@@ -74,11 +78,20 @@ class OpenFinding:
     values: list[str] = field(default_factory=list)
     distinct: int = 0
     changed: str | None = None  # None | "new" | "extended"
+    stages: dict[str, int] = field(default_factory=dict)  # chained scenario -> events of its findings held
+    linked: dict[str, str] = field(default_factory=dict)  # carried values of its own lines (entity links)
 
     def covers(self, ts: int, reopen_us: int) -> bool:
         return self.first_us - reopen_us <= ts <= self.last_us + reopen_us
 
-    def absorb(self, event: Event, cap: int) -> None:
+    def absorb(self, event: Event, cap: int, chained: frozenset[str] = frozenset()) -> None:
+        if event.rule in chained:
+            if any(e.offset == event.offset and e.file_uid == event.file_uid for e in self.evidence):
+                return  # the same line, held through another chained scenario
+            self.stages[event.rule] = self.stages.get(event.rule, 0) + 1
+        elif event.fields:
+            for name, value in event.fields.items():
+                self.linked.setdefault(name, value)
         self.first_us = min(self.first_us, event.ts)
         self.last_us = max(self.last_us, event.ts)
         self.count += 1
@@ -105,6 +118,10 @@ class OpenFinding:
         if self.values:
             extra["distinct_values"] = self.distinct
             extra["values"] = list(self.values)
+        if self.stages:
+            extra["stages"] = dict(sorted(self.stages.items()))
+        if self.linked:
+            extra["linked"] = dict(sorted(self.linked.items()))
         return Finding(
             **{
                 **self.finding.__dict__,
@@ -130,66 +147,74 @@ class OpenFinding:
             applications=set(finding.applications),
             values=list(finding.extra.get("values", [])),
             distinct=int(finding.extra.get("distinct_values", 0)),
+            stages=dict(finding.extra.get("stages", {})),
+            linked=dict(finding.extra.get("linked", {})),
         )
 
 
+Absorbed = tuple[OpenFinding, Event]  # an event and the finding that absorbed it
+
+
 class PoolCache:
-    """A scenario's pools in memory: an exact copy of its `corr_events` rows at or after
-    `cutoff`, loaded once per state database and kept in step with every write.
+    """A scenario's pool in memory: the table its `corr_state` row holds (plus the line text of
+    the rows this process read), loaded once per state database and written back whenever a
+    batch changed it.
 
     It is dropped whenever it may disagree with the database: another state file, or a
     rolled-back transaction. `unsettled` holds the groups whose pool holds a firing window
     that waits for the watermark, with the window's end."""
 
-    SWEEP_EVERY = 256  # batches between sweeps of groups that fell behind the cutoff
-
-    def __init__(self) -> None:
+    def __init__(self, schema: pa.Schema) -> None:
         self.owner: tuple[object, int] | None = None
-        self.pools: dict[Group, list[Event]] = {}
+        self.table = pool.empty(schema)
         self.unsettled: dict[Group, int] = {}
         self.cutoff = NEVER  # pooled events before it are gone, in memory and in the database
         self.newest = NEVER  # the newest event this scenario has seen
-        self.runs = 0
+        self.dirty: set[int] = set()  # time buckets whose rows changed since they were written
 
     def current(self, store: Store) -> bool:
         return self.owner == (store.token, store.rollbacks)
 
-    def fill(self, store: Store, pools: dict[Group, list[Event]]) -> None:
+    def fill(self, store: Store, table: pa.Table) -> None:
         self.owner = (store.token, store.rollbacks)
-        self.pools = pools
+        self.table = table
         self.unsettled = {}
         self.cutoff = NEVER  # what the last run pruned to is not stored: its rows are what is left
-        self.newest = max((p[-1].ts for p in pools.values()), default=NEVER)
+        self.newest = int(pc.max(table.column("ts")).as_py()) if table.num_rows else NEVER
+        self.dirty = set()
 
-    def get(self, group: Group) -> list[Event]:
-        return [e for e in self.pools.get(group, ()) if e.ts >= self.cutoff]
-
-    def put(self, group: Group, pool: list[Event]) -> None:
-        if pool:
-            self.pools[group] = pool
-        else:
-            self.pools.pop(group, None)
-
-    def sweep(self) -> None:
-        self.runs += 1
-        if self.runs % self.SWEEP_EVERY == 0:
-            for group in [g for g, events in self.pools.items() if events[-1].ts < self.cutoff]:
-                del self.pools[group]
+    def touch(self, ts: np.ndarray) -> None:
+        """The buckets of rows added or removed at these times must be written again."""
+        if len(ts):
+            self.dirty.update(np.unique(ts // BUCKET_US).tolist())
 
 
 class Correlator:
-    """Runs one scenario's events of a batch against its pools and open findings."""
+    """Runs one scenario's events of a batch against its pool and open findings."""
 
     screening = True  # False: every group takes the per-event path (the reference the tests compare with)
 
-    def __init__(self, checklist: Checklist, scenario: Scenario) -> None:
+    def __init__(
+        self,
+        checklist: Checklist,
+        scenario: Scenario,
+        read_back: Callable[[Store, list[LineKey]], dict[LineKey, str]] | None = None,
+        carry: tuple[str, ...] = (),
+    ) -> None:
         self.checklist = checklist
         self.scenario = scenario
         corr = scenario.correlation
         self.span_us = (corr.timespan if corr else timedelta(0)) // timedelta(microseconds=1)
         self.lateness_us = checklist.lateness // timedelta(microseconds=1)
         self.reopen_us = scenario.reopen_after // timedelta(microseconds=1)
-        self.cache = PoolCache()
+        self.hold_us = self.lateness_us + _first_step_delay(checklist, scenario)
+        # group keys for which a chained first step may still fire (its scenarios hold events of
+        # the key); None: not known, so later steps wait `hold_us` (set by the engine)
+        self.first_step_pending: Callable[[], set[str] | None] | None = None
+        self.chained = frozenset(scenario.referenced_scenarios())
+        self.read_back = read_back
+        self.schema = pool.pool_schema(carry)
+        self.cache = PoolCache(self.schema)
         self.closable = NEVER  # open findings ending before it can no longer be extended
         self.closed_before = NEVER  # ... and those were closed
 
@@ -200,9 +225,9 @@ class Correlator:
 
     def run(
         self, store: Store, batch: EventBatch, now: datetime, watermark: int | None = None
-    ) -> tuple[list[OpenFinding], list[Event]]:
-        """Process a batch's events; returns touched findings and the events they absorbed
-        (forwarded to scenarios chaining this one).
+    ) -> tuple[list[OpenFinding], list[Absorbed]]:
+        """Process a batch's events; returns touched findings and the events they absorbed, each
+        with its finding (forwarded to scenarios chaining this one).
 
         `watermark` (microseconds): no source will deliver events before it any more, except
         late lines. None when the caller knows of no other source (a lone batch, the end of a
@@ -216,7 +241,7 @@ class Correlator:
             return self._run(store, batch, now, fire_until=FOREVER, prune_at=self.cache.newest)
         return self._run(store, batch, now, fire_until=watermark, prune_at=min(watermark, self.cache.newest))
 
-    def flush(self, store: Store, now: datetime, batch: EventBatch | None = None) -> tuple[list[OpenFinding], list[Event]]:
+    def flush(self, store: Store, now: datetime, batch: EventBatch | None = None) -> tuple[list[OpenFinding], list[Absorbed]]:
         """End of a run: every source has been read, so every waiting window fires."""
         batch = batch or EventBatch.empty()
         if not len(batch) and not self._has_pool(store):
@@ -227,58 +252,77 @@ class Correlator:
 
     def _run(
         self, store: Store, batch: EventBatch, now: datetime, fire_until: int, prune_at: int
-    ) -> tuple[list[OpenFinding], list[Event]]:
+    ) -> tuple[list[OpenFinding], list[Absorbed]]:
         cache = self.cache
         cutoff = max(cache.cutoff, prune_at - self.span_us - self.lateness_us)
         ready = {g for g, end in cache.unsettled.items() if end <= fire_until}
         if not len(batch) and not ready:
             self._prune(store, cutoff, prune_at)
             return [], []
-        batch_groups = set(batch.groups)
-        open_findings = self._load_open(store, batch_groups | ready)
-        hot_codes = self._screen(batch, open_findings, ready)
+        keys = [pool.group_key(g) for g in batch.groups]
+        table = cache.table
+        pool_code = pool.codes_in(table, keys) if keys else np.full(table.num_rows, -1, np.int64)
+        open_findings = self._load_open(store, set(batch.groups) | ready)
+        hot_codes = self._screen(batch, table, pool_code, open_findings, ready)
 
-        # Events of hot groups, as objects, per group in event order; of the others, only the
-        # ones that stay pooled.
+        # Events of hot groups, as objects, per group in event order; the others stay columns.
         by_group: dict[Group, list[Event]] = defaultdict(list)
+        cold_rows = np.empty(0, np.int64)
         if len(batch):
             hot = hot_codes[batch.code]
             for event in batch.make(np.flatnonzero(hot)):
                 by_group[event.group].append(event)
             cold_rows = np.flatnonzero(~hot & (batch.ts >= cutoff))
-            cold: dict[Group, list[Event]] = defaultdict(list)
-            for event in batch.make(cold_rows):
-                cold[event.group].append(event)
-        else:
-            cold = {}
         for group in ready:
             by_group.setdefault(group, [])
+        hot_keys = {pool.group_key(g): g for g in by_group}
+        in_hot = pool.rows_with_keys(table, hot_keys)
+        pooled: dict[Group, list[Event]] = defaultdict(list)
+        if in_hot.any():
+            live = in_hot & (_ts(table) >= cache.cutoff)
+            for event in pool.to_events(pool.filter_rows(table, live), hot_keys, self._reader(store)):
+                pooled[event.group].append(event)
 
         touched: dict[str, OpenFinding] = {}
-        absorbed: list[Event] = []
-        inserts: list[Event] = []
-        deletes: list[Event] = []
+        absorbed: list[Absorbed] = []
+        kept: list[Event] = []
         for group, events in by_group.items():
             events.sort(key=EVENT_ORDER)
-            loaded = cache.get(group)
-            pool = self._advance(group, loaded, events, open_findings.get(group), fire_until, now, touched, absorbed)
-            kept = [e for e in pool if e.ts >= cutoff]
-            stored = {_key(e) for e in loaded}
-            kept_keys = {_key(e) for e in kept}
-            inserts.extend(e for e in kept if _key(e) not in stored)
-            # events that left the pool inside the window: fired into a finding
-            deletes.extend(e for e in loaded if e.ts >= cutoff and _key(e) not in kept_keys)
-            cache.put(group, kept)
-        for group, events in cold.items():
-            events.sort(key=EVENT_ORDER)
-            pool = cache.get(group)
-            cache.put(group, sorted(pool + events, key=EVENT_ORDER) if pool else events)
-            inserts.extend(events)
-        self._save_pool(store, inserts, deletes)
+            loaded = sorted(pooled.get(group, ()), key=EVENT_ORDER)
+            rest = self._advance(group, loaded, events, open_findings.get(group), fire_until, now, touched, absorbed)
+            kept.extend(e for e in rest if e.ts >= cutoff)
+        if in_hot.any() or kept or len(cold_rows):
+            cache.touch(_ts(table)[in_hot])
+            cache.touch(np.fromiter((e.ts for e in kept), np.int64, len(kept)))
+            cache.touch(batch.ts[cold_rows])
+            cache.table = pool.concat(
+                [pool.filter_rows(table, ~in_hot), pool.from_events(kept, self.schema), self._rows(batch, cold_rows, keys)]
+            )
         self._prune(store, cutoff, prune_at)
         return list(touched.values()), absorbed
 
-    def _screen(self, batch: EventBatch, open_findings: dict[Group, OpenFinding], ready: set[Group]) -> np.ndarray:
+    def _rows(self, batch: EventBatch, rows: np.ndarray, keys: list[str]) -> pa.Table:
+        """Pool rows (references, no Python objects) for these events of the batch."""
+        if not len(rows):
+            return pool.empty(self.schema)
+        code = batch.code[rows]
+        value_code = batch.value_code[rows]
+        refs = batch.refs(rows)
+        columns: dict[str, pa.Array] = {
+            "key": pa.array(keys, pa.string()).take(pa.array(code)),
+            "ts": pa.array(batch.ts[rows], pa.int64()),
+            "rule": pa.array(list(batch.rules), pa.string()).take(pa.array(batch.rule_index[rows])),
+            "value": pa.array(batch.values, pa.string()).take(pa.array(np.maximum(value_code, 0), mask=value_code < 0))
+            if batch.values else pa.nulls(len(rows), pa.string()),
+        }
+        for field in self.schema:
+            if field.name not in columns:
+                columns[field.name] = refs[field.name].cast(field.type) if field.name in refs else pa.nulls(len(rows), field.type)
+        return pa.table(columns, schema=self.schema)
+
+    def _screen(
+        self, batch: EventBatch, table: pa.Table, pool_code: np.ndarray, open_findings: dict[Group, OpenFinding], ready: set[Group]
+    ) -> np.ndarray:
         """Per group code of the batch: may it fire or extend a finding (the per-event path)?
 
         The windows are checked over the batch's events and the group's pooled ones together,
@@ -293,32 +337,31 @@ class Correlator:
         if corr is None or not self.screening:
             hot[:] = True
             return hot
-        pool_codes: list[int] = []
-        pooled: list[Event] = []
-        for code, group in enumerate(batch.groups):
-            if group in open_findings or group in ready:
-                hot[code] = True
-                continue
-            for event in self.cache.pools.get(group, ()):
-                pool_codes.append(code)
-                pooled.append(event)
-        code = np.concatenate([batch.code, np.array(pool_codes, np.int64)])
-        ts = np.concatenate([batch.ts, np.fromiter((e.ts for e in pooled), np.int64, len(pooled))])
-        need = corr.condition_value + (1 if corr.condition_op == "gt" else 0)
+        if open_findings or ready:
+            for code, group in enumerate(batch.groups):
+                if group in open_findings or group in ready:
+                    hot[code] = True
+        mine = np.flatnonzero(pool_code >= 0)
+        pooled = table.take(pa.array(mine)) if len(mine) < table.num_rows else table
+        code = np.concatenate([batch.code, pool_code[mine]])
+        ts = np.concatenate([batch.ts, _ts(pooled)])
         if corr.type in ("event_count", "value_count"):
-            # no window holds more distinct values than events
-            bound = max_window_counts(code, ts, self.span_us, count)
-            if corr.type == "value_count":
-                values = np.concatenate([batch.value_code, _codes_among(batch.values, [e.value for e in pooled])])
-                bound = np.minimum(bound, distinct_counts(code, values, count))
-            hot |= bound >= need
+            hot |= _could_count(corr, code, ts, self.span_us, count, batch, pooled)
         else:
-            step_of = {rule: i for i, rule in enumerate(corr.rules)}
-            batch_steps = np.array([step_of.get(rule, 0) for rule in batch.rules], np.int64)[batch.rule_index]
-            pool_steps = np.fromiter((step_of.get(e.rule, 0) for e in pooled), np.int64, len(pooled))
-            step = np.concatenate([batch_steps, pool_steps])
+            batch_steps = np.array([corr.step_of.get(rule, 0) for rule in batch.rules], np.int64)[batch.rule_index]
+            step = np.concatenate([batch_steps, self._steps(pooled)])
             hot |= all_rules_within(code, step, ts, len(corr.rules), self.span_us, count)
         return hot
+
+    def _steps(self, table: pa.Table) -> np.ndarray:
+        """The correlation step of each row (by its rule or chained scenario)."""
+        corr = self.scenario.correlation
+        if corr is None or not table.num_rows:
+            return np.zeros(table.num_rows, np.int64)
+        members = list(corr.step_of)
+        index = pc.index_in(table.column("rule"), value_set=pa.array(members, pa.string()))
+        step_of_member = np.array([corr.step_of[m] for m in members], np.int64)
+        return step_of_member[index.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)]
 
     def _advance(
         self,
@@ -329,7 +372,7 @@ class Correlator:
         fire_until: int,
         now: datetime,
         touched: dict[str, OpenFinding],
-        absorbed: list[Event],
+        absorbed: list[Absorbed],
     ) -> list[Event]:
         """The per-event semantics for one group: extend the open finding with what it covers,
         pool the rest, fire the earliest satisfying window once the watermark passed its end,
@@ -342,9 +385,9 @@ class Correlator:
             rest: list[Event] = []
             for index, event in enumerate(pending):
                 if current is not None and current.covers(event.ts, self.reopen_us):
-                    current.absorb(event, cap)
+                    current.absorb(event, cap, self.chained)
                     touched[current.finding.id] = current
-                    absorbed.append(event)
+                    absorbed.append((current, event))
                     continue
                 if current is not None and event.ts > current.last_us + self.reopen_us:
                     superseded, current = current, None
@@ -353,7 +396,7 @@ class Correlator:
             if not rest and not check_pool:
                 return pool
             check_pool = False
-            pool = sorted(pool + rest, key=EVENT_ORDER) if rest else pool
+            pool = _once_per_line(sorted(pool + rest, key=EVENT_ORDER), self.chained) if rest else pool
             fired = first_firing(pool, self.scenario.correlation)
             if fired is None:
                 return pool
@@ -363,7 +406,7 @@ class Correlator:
                 return pool
             current = self._open(fired, now)
             touched[current.finding.id] = current
-            absorbed.extend(fired)
+            absorbed.extend((current, e) for e in fired)
             if superseded is not None:
                 self._close(superseded)
                 touched[superseded.finding.id] = superseded
@@ -377,64 +420,108 @@ class Correlator:
     # -- state -------------------------------------------------------------------------------
 
     def _ensure(self, store: Store) -> None:
-        """Load the pools once per state database (this process holds the state lock, so the
+        """Load the pool once per state database (this process holds the state lock, so the
         copy stays exact); windows that were waiting when a run stopped wait again."""
         if self.cache.current(store):
             return
-        pools: dict[Group, list[Event]] = defaultdict(list)
-        for row in store.execute(
-            "SELECT * FROM corr_events WHERE scenario_id = ? ORDER BY ts, offset", (self.scenario.id,)
-        ):
-            event = Event.from_row(row)
-            pools[event.group].append(event)
-        for pool in pools.values():
-            pool.sort(key=EVENT_ORDER)
-        self.cache.fill(store, dict(pools))
+        blobs = load_state(store, self.scenario.id)
+        table = pool.concat([pool.empty(self.schema), *(pool.from_blob(blob, self.schema) for blob in blobs)])
+        legacy = take_legacy_events(store, self.scenario.id)
+        if legacy:
+            table = pool.concat([table, pool.from_events([Event(**row) for row in legacy], self.schema)])
+        self.cache.fill(store, table)
+        if legacy:
+            self.cache.touch(_ts(table))
         self.closable = self.closed_before = NEVER
-        for group, pool in self.cache.pools.items():
-            fired = first_firing(pool, self.scenario.correlation)
+        self._find_waiting(store)
+
+    def _reader(self, store: Store) -> ReadBack | None:
+        read_back = self.read_back
+        if read_back is None:
+            return None
+        return lambda keys: read_back(store, keys)
+
+    def _find_waiting(self, store: Store) -> None:
+        """Groups of the loaded pool holding a window that fires once the watermark passes it."""
+        table = self.cache.table
+        corr = self.scenario.correlation
+        if not table.num_rows or corr is None:
+            return
+        code = pool.key_codes(table)
+        groups = int(code.max()) + 1
+        ts = _ts(table)
+        if corr.type in ("event_count", "value_count"):
+            maybe = _could_count(corr, code, ts, self.span_us, groups, EventBatch.empty(), table)
+        else:
+            maybe = all_rules_within(code, self._steps(table), ts, len(corr.rules), self.span_us, groups)
+        candidates = pool.filter_rows(table, maybe[code])
+        by_group: dict[Group, list[Event]] = defaultdict(list)
+        for event in pool.to_events(candidates, {}, self._reader(store)):
+            by_group[event.group].append(event)
+        for group, events in by_group.items():
+            fired = first_firing(sorted(events, key=EVENT_ORDER), corr)
             if fired is not None:
                 self.cache.unsettled[group] = max(e.ts for e in fired)
 
     def _has_pool(self, store: Store) -> bool:
-        if self.cache.current(store):
-            return bool(self.cache.unsettled)
-        row = store.execute("SELECT 1 FROM corr_events WHERE scenario_id = ? LIMIT 1", (self.scenario.id,)).fetchone()
-        if row is None:
-            return False
         self._ensure(store)
         return bool(self.cache.unsettled)
 
-    def _save_pool(self, store: Store, inserts: list[Event], deletes: list[Event]) -> None:
-        if deletes:
-            store.conn.executemany(
-                "DELETE FROM corr_events WHERE scenario_id = ? AND file_uid = ? AND offset = ? AND rule = ?",
-                [(self.scenario.id, e.file_uid, e.offset, e.rule) for e in deletes],
-            )
-        if inserts:
-            keys: dict[Group, str] = {}
-            for event in inserts:
-                if event.group not in keys:
-                    keys[event.group] = json.dumps(list(event.group), separators=(",", ":"))
-            store.conn.executemany(
-                "INSERT OR IGNORE INTO corr_events(scenario_id, group_key, ts, rule, value, file_uid, offset, evidence)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (self.scenario.id, keys[e.group], e.ts, e.rule, e.value, e.file_uid, e.offset, e.to_json())
-                    for e in inserts
-                ],
-            )
-
     def _prune(self, store: Store, cutoff: int, prune_at: int) -> None:
-        """Forget pooled events behind the cutoff."""
-        if cutoff > self.cache.cutoff:
-            store.conn.execute(
-                "DELETE FROM corr_events WHERE scenario_id = ? AND ts < ?", (self.scenario.id, cutoff)
-            )
-            self.cache.cutoff = cutoff
-        self.cache.sweep()
+        """Forget what no window can use any more: rows behind the cutoff, and later steps of an
+        ordered chain that no first step precedes or can still precede; write the pool back."""
+        cache = self.cache
+        table = cache.table
+        if table.num_rows and (cutoff > cache.cutoff or cache.dirty):
+            keep = _ts(table) >= cutoff
+            keep &= self._held(table, prune_at)
+            if not keep.all():
+                cache.touch(_ts(table)[~keep])
+                cache.table = table = pool.filter_rows(table, keep)
+        cache.cutoff = max(cache.cutoff, cutoff)
+        if cache.dirty:
+            self._save(store, prune_at)
         self.closable = max(self.closable, prune_at - self.lateness_us - self.reopen_us)
 
+    def _save(self, store: Store, prune_at: int) -> None:
+        """Write the changed time buckets of the pool (one compact row each) in the batch's
+        transaction: a batch rewrites the minutes it touched, not hours of held chain steps."""
+        cache = self.cache
+        table = cache.table
+        bucket = _ts(table) // BUCKET_US
+        parts = {}
+        for number in sorted(cache.dirty):
+            rows = bucket == number
+            parts[number] = pool.to_blob(pool.filter_rows(table, rows)) if rows.any() else None
+        groups = pc.count_distinct(table.column("key")).as_py() if table.num_rows else 0
+        save_state(store, self.scenario.id, parts, table.num_rows, groups, prune_at)
+        cache.dirty = set()
+        self.closable = max(self.closable, prune_at - self.lateness_us - self.reopen_us)
+
+    def _held(self, table: pa.Table, prune_at: int) -> np.ndarray:
+        """Rows an ordered chain may still use. A later step (a login) waits only while a first
+        step (a scan) of its group precedes it within the timespan, or could still arrive: a
+        late line, or the finding of a chained scenario that holds events of the group and may
+        still fire."""
+        corr = self.scenario.correlation
+        keep = np.ones(table.num_rows, dtype=bool)
+        if corr is None or corr.type != "temporal_ordered":
+            return keep
+        step = self._steps(table)
+        ts = _ts(table)
+        later = (step > 0) & (ts < prune_at - self.lateness_us)  # no late line can precede them
+        if not later.any():
+            return keep
+        drop = later & ~has_first_step_before(pool.key_codes(table), ts, step == 0, later, self.span_us)
+        if drop.any():
+            pending = self.first_step_pending() if self.first_step_pending is not None else None
+            if pending is None:  # unknown: wait as long as a chained first step can take to fire
+                drop &= ts < prune_at - self.hold_us
+            elif pending:
+                drop &= ~pc.is_in(table.column("key"), value_set=pa.array(sorted(pending), pa.string())).to_numpy(
+                    zero_copy_only=False
+                )
+        return keep & ~drop
     def close_passed(self, store: Store) -> None:
         """Close the open findings no event can extend any more: the watermark is past their
         end plus `reopen_after` and the lateness allowance. Runs once the batch's findings
@@ -489,7 +576,7 @@ class Correlator:
         item = OpenFinding.of(finding)
         item.count = 0
         for event in sorted(fired, key=EVENT_ORDER):
-            item.absorb(event, self.checklist.evidence_cap)
+            item.absorb(event, self.checklist.evidence_cap, self.chained)
         item.changed = "new"
         return item
 
@@ -498,6 +585,22 @@ class Correlator:
         item.finding = Finding(**{**item.finding.__dict__, "status": "closed"})
         if item.changed is None:
             item.changed = "closed"
+
+
+def _once_per_line(events: list[Event], chained: frozenset[str]) -> list[Event]:
+    """Events of chained scenarios count once per line (first in event order wins)."""
+    if not chained:
+        return events
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for event in events:
+        if event.rule in chained:
+            key = (event.file_uid, event.offset)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(event)
+    return out
 
 
 def _iso_floor(us: int) -> str:
@@ -511,13 +614,13 @@ def _iso_floor(us: int) -> str:
     return iso(from_us(us - us % _SECOND_US))  # type: ignore[return-value]
 
 
-def _codes_among(names: list[str], values: list[str | None]) -> np.ndarray:
+def _codes_among(names: list[str], values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Codes of `values` in the batch's value dictionary `names` (new values get new codes
     past its end, -1 for none), looked up in C++: the dictionary may hold every user name
     a day of scanners tried."""
-    if not values:
+    if not len(values):
         return np.empty(0, np.int64)
-    array = pa.array(values, pa.string())
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     found = pc.index_in(array, value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False)
     codes = np.where(np.isnan(found), -1, np.nan_to_num(found, nan=-1)).astype(np.int64)
     unknown = np.flatnonzero((codes < 0) & array.is_valid().to_numpy(zero_copy_only=False))
@@ -525,3 +628,39 @@ def _codes_among(names: list[str], values: list[str | None]) -> np.ndarray:
         extra = pc.dictionary_encode(array.take(pa.array(unknown))).indices.to_numpy(zero_copy_only=False)
         codes[unknown] = len(names) + extra.astype(np.int64)
     return codes
+
+
+def _ts(table: pa.Table) -> np.ndarray:
+    return table.column("ts").to_numpy()
+
+
+def _could_count(
+    corr: Correlation, code: np.ndarray, ts: np.ndarray, span_us: int, groups: int, batch: EventBatch, pooled: pa.Table
+) -> np.ndarray:
+    """Per group: can some window hold enough events (or distinct values)? `code`/`ts` cover the
+    batch's events, then the pooled rows."""
+    need = corr.condition_value + (1 if corr.condition_op == "gt" else 0)
+    bound = max_window_counts(code, ts, span_us, groups)
+    if corr.type == "value_count":
+        values = np.concatenate([batch.value_code, _codes_among(batch.values, pooled.column("value"))])
+        bound = np.minimum(bound, distinct_counts(code, values, groups))
+    return bound >= need
+
+
+def _first_step_delay(checklist: Checklist, scenario: Scenario) -> int:
+    """How long after its events a first step of this ordered chain can still arrive, beyond
+    late lines (microseconds): a chained scenario fires at most its timespan after its first event."""
+    corr = scenario.correlation
+    if corr is None or corr.type != "temporal_ordered":
+        return 0
+    delay = timedelta(0)
+    for member in corr.step_members(0):
+        other = checklist.scenario(member)
+        if other is not None and other.correlation is not None:
+            delay = max(delay, other.correlation.timespan + _nested_delay(checklist, other))
+    return delay // timedelta(microseconds=1)
+
+
+def _nested_delay(checklist: Checklist, scenario: Scenario) -> timedelta:
+    """A chained scenario that itself waits for chained ones fires later still."""
+    return timedelta(microseconds=_first_step_delay(checklist, scenario))

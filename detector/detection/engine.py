@@ -4,7 +4,7 @@ batch sink. Everything it writes happens inside the batch transaction."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -14,13 +14,16 @@ import numpy as np
 import pandas as pd
 
 from detector.checklist import Checklist, load_checklist
+from detector.checklist.model import Scenario
 from detector.config import CrsSettings
 from detector.detection import confidence
 from detector.detection.batch import BatchContext
-from detector.detection.correlate import Correlator, OpenFinding
+from detector.detection.correlate import Absorbed, Correlator, OpenFinding
 from detector.detection.events import Event, EventBatch, FrameColumns, frame_events
+from detector.detection.pool import pool_keys_for
 from detector.detection.matcher import Matcher
 from detector.model import Finding, Peer
+from detector.sources.lineback import read_back
 from detector.state.history import record_checklist
 from detector.state.store import Store
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:  # the CRS modules load only when the CRS is configured (scan 
     from detector.detection.crs.stage import CrsStage
 
 CRS_SCENARIO = "web-crs-inbound"  # detector.checklist.crs.scenario.SCENARIO_ID
+ReadBackFn = Callable[[Store, list[tuple[str, int]]], dict[tuple[str, int], str]]
 
 
 def _topological(checklist: Checklist) -> list[str]:
@@ -107,7 +111,7 @@ class RuleEvaluator:
 class DetectionEngine:
     """Batch sink evaluating a checklist; also the `rules test` and `match` workhorse."""
 
-    def __init__(self, checklist: Checklist, crs: CrsStage | None = None) -> None:
+    def __init__(self, checklist: Checklist, crs: CrsStage | None = None, read_back: ReadBackFn | None = read_back) -> None:
         self.checklist = checklist
         self.crs = crs  # the OWASP CRS, scoring requests before the rules read its columns
         self.crs_detail = None
@@ -120,11 +124,71 @@ class DetectionEngine:
         self.active = [s for s in checklist.scenarios if s.status != "deprecated"]
         active_ids = {s.id for s in self.active}
         self.order = [sid for sid in _topological(checklist) if sid in active_ids]
-        self.correlators = {s.id: Correlator(checklist, s) for s in self.active}
         self.dependents: dict[str, list[str]] = {}
         for scenario in self.active:
             for ref in scenario.referenced_scenarios():
                 self.dependents.setdefault(ref, []).append(scenario.id)
+        self.carry = {s.id: self._carried(s) for s in self.active}
+        self.correlators = {s.id: Correlator(checklist, s, read_back, self.carry[s.id]) for s in self.active}
+        self._keys_memo: dict[tuple[str, tuple[str, ...]], tuple[object, set[str] | None]] = {}
+        for scenario in self.active:
+            if scenario.correlation is not None and set(scenario.correlation.step_members(0)) & set(self.correlators):
+                self.correlators[scenario.id].first_step_pending = self._pending_for(scenario)
+
+    def _pending_for(self, scenario: Scenario) -> Callable[[], set[str] | None]:
+        corr = scenario.correlation
+        assert corr is not None
+        members = [m for m in corr.step_members(0) if m in self.correlators]
+
+        def pending() -> set[str] | None:
+            keys: set[str] = set()
+            for member in members:
+                found = self._pending_keys(member, corr.group_by, set())
+                if found is None:
+                    return None
+                keys |= found
+            return keys
+
+        return pending
+
+    def _pending_keys(self, sid: str, group_by: tuple[str, ...], seen: set[str]) -> set[str] | None:
+        """Keys (of `group_by`) for which scenario `sid` may still fire: those of the events its
+        pool holds, and (same key space) of what may still fire for the scenarios it chains.
+        None when its events do not tell the `group_by` values."""
+        if sid in seen or sid not in self.correlators:
+            return set()
+        seen.add(sid)
+        correlator = self.correlators[sid]
+        table = correlator.cache.table
+        memo = self._keys_memo.get((sid, group_by))
+        if memo is not None and memo[0] is table:  # the pool did not change since
+            keys = memo[1]
+        else:
+            keys = pool_keys_for(table, correlator.scenario.entity, group_by)
+            self._keys_memo[(sid, group_by)] = (table, keys)
+        if keys is None:
+            return None
+        keys = set(keys)
+        if not set(group_by) <= set(correlator.scenario.entity):
+            # keys linked through its own lines (the user a login names): a finding it has yet to
+            # raise needs such a line, which it holds if it can still use it
+            return keys
+        for ref in correlator.scenario.referenced_scenarios():
+            more = self._pending_keys(ref, group_by, seen)
+            if more is None:
+                return None
+            keys |= more
+        return keys
+
+    def _carried(self, scenario: Scenario) -> tuple[str, ...]:
+        """Fields a scenario keeps with its events beyond its entity: what the scenarios chaining
+        it group by (the address that logged in links the user it logged in as)."""
+        wanted: set[str] = set()
+        for dependent_id in self.dependents.get(scenario.id, []):
+            dependent = self.checklist.scenario(dependent_id)
+            if dependent is not None and dependent.correlation is not None:
+                wanted |= set(dependent.correlation.group_by) - set(scenario.entity)
+        return tuple(sorted(wanted))
 
     # -- BatchSink ---------------------------------------------------------------------------
 
@@ -159,7 +223,7 @@ class DetectionEngine:
             batch = events.get(sid, EventBatch.empty())
             extra = forwarded.pop(sid, None)
             if extra:
-                batch = batch.concat(EventBatch.of(extra))
+                batch = batch.concat(EventBatch.of(_once_per_line(extra)))
             correlator = self.correlators[sid]
             if final:
                 items, absorbed = correlator.flush(store, now, batch)
@@ -206,37 +270,43 @@ class DetectionEngine:
                 file_uid=ctx.file_uid,
                 path=ctx.path,
                 application=ctx.application,
+                carry=self.carry[scenario.id],
             )
             if len(batch):
                 out[scenario.id] = batch
         return out
 
-    def _forward(self, source_id: str, dependent_id: str, absorbed: list[Event]) -> list[Event]:
+    def _forward(self, source_id: str, dependent_id: str, absorbed: list[Absorbed]) -> list[Event]:
         """Events absorbed into findings of `source_id` become events of rule `source_id`
-        for the scenarios that chain it."""
+        for the scenarios that chain it, keyed by the dependent's entity: from the finding's
+        entity, the values its own lines linked (the user an address logged in as), or the
+        event's line."""
         source = self.checklist.scenario(source_id)
         dependent = self.checklist.scenario(dependent_id)
         assert source is not None and dependent is not None
+        needed = dependent.correlation.group_by if dependent.correlation is not None else ()
+        if set(dependent.entity) <= set(source.entity):  # the common case: the same key, or part of it
+            at = [source.entity.index(f) for f in dependent.entity]
+            must = [source.entity.index(f) for f in needed]
+            return [
+                Event(event.ts, source_id, tuple(event.group[i] for i in at), None, event.file_uid, event.offset,
+                      event.path, event.line, event.log_kind, event.application, event.fields)
+                for _, event in absorbed
+                if all(event.group[i] is not None for i in must)
+            ]
         out = []
-        for event in absorbed:
-            values = dict(zip(source.entity, event.group))
-            group = tuple(values.get(f) for f in dependent.entity)
-            corr = dependent.correlation
-            if corr is not None and any(values.get(f) is None for f in corr.group_by):
+        for item, event in absorbed:
+            values = {
+                **(event.fields or {}),
+                **item.linked,
+                **{k: v for k, v in zip(source.entity, event.group) if v is not None},
+            }
+            if any(values.get(f) is None for f in needed):
                 continue
+            group = tuple(values.get(f) for f in dependent.entity)
             out.append(
-                Event(
-                    ts=event.ts,
-                    rule=source_id,
-                    group=group,
-                    value=None,
-                    file_uid=event.file_uid,
-                    offset=event.offset,
-                    path=event.path,
-                    line=event.line,
-                    log_kind=event.log_kind,
-                    application=event.application,
-                )
+                Event(event.ts, source_id, group, None, event.file_uid, event.offset, event.path, event.line,
+                      event.log_kind, event.application, values or None)
             )
         return out
 
@@ -273,6 +343,19 @@ class DetectionEngine:
             if change == "closed":
                 change = None
             store.put_finding(finding, change=change, now=now)
+
+
+def _once_per_line(events: list[Event]) -> list[Event]:
+    """A line that several chained scenarios' findings hold (a scanner's request is a scanner
+    hit and a sensitive-file probe) is one event of the chain."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for event in events:
+        key = (event.file_uid, event.offset)
+        if key not in seen:
+            seen.add(key)
+            out.append(event)
+    return out
 
 
 class _PeerCache:

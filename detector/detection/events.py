@@ -9,7 +9,6 @@ the few that stay pooled for the next batch, become `Event` tuples.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -53,6 +52,7 @@ class Event(NamedTuple):
     line: str
     log_kind: str
     application: str | None
+    fields: dict[str, str] | None = None  # values of other fields of the line (entity links)
 
     @property
     def order(self) -> tuple[int, int, str]:
@@ -66,28 +66,6 @@ class Event(NamedTuple):
             timestamp=from_us(self.ts),
             log_kind=self.log_kind,
             file_uid=self.file_uid,
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(
-            [self.path, self.line, self.log_kind, self.application, list(self.group)],
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_row(cls, row: Any) -> "Event":
-        path, line, kind, application, group = json.loads(row["evidence"])
-        return cls(
-            ts=row["ts"],
-            rule=row["rule"],
-            group=tuple(group),
-            value=row["value"],
-            file_uid=row["file_uid"],
-            offset=row["offset"],
-            path=path,
-            line=line,
-            log_kind=kind,
-            application=application,
         )
 
 
@@ -112,6 +90,9 @@ class EventBatch:
     value_code: np.ndarray  # int64, -1 where the event has no value
     values: list[str]
     make: Callable[[np.ndarray], list[Event]]
+    # where the rows' lines are: file_uid, path, kind, app, offset, line and carried fields
+    # ("carry:<field>"), as Arrow arrays (what a pool keeps of an event)
+    refs: Callable[[np.ndarray], dict[str, pa.Array]] = lambda rows: {}
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -134,8 +115,24 @@ class EventBatch:
         )
         ts = np.fromiter((e.ts for e in events), np.int64, len(events))
         kept = list(events)
+
+        def refs(rows: np.ndarray) -> dict[str, pa.Array]:
+            picked = [kept[i] for i in rows]
+            names = sorted({name for e in picked for name in (e.fields or {})})
+            out = {
+                "file_uid": pa.array([e.file_uid for e in picked], pa.string()),
+                "path": pa.array([e.path for e in picked], pa.string()),
+                "kind": pa.array([e.log_kind for e in picked], pa.string()),
+                "app": pa.array([e.application for e in picked], pa.string()),
+                "offset": pa.array([e.offset for e in picked], pa.int64()),
+                "line": pa.array([e.line for e in picked], pa.large_string()),
+            }
+            for name in names:
+                out["carry:" + name] = pa.array([(e.fields or {}).get(name) for e in picked], pa.string())
+            return out
+
         return cls(ts, code, list(groups), rule_index, tuple(rules), value_code, list(values),
-                   lambda rows: [kept[i] for i in rows])
+                   lambda rows: [kept[i] for i in rows], refs)
 
     def concat(self, other: "EventBatch") -> "EventBatch":
         if not len(other):
@@ -162,6 +159,23 @@ class EventBatch:
                 made[position] = event
             return made  # type: ignore[return-value]
 
+        mine_refs, their_refs = self.refs, other.refs
+
+        def refs(rows: np.ndarray) -> dict[str, pa.Array]:
+            rows = np.asarray(rows, np.int64)
+            ours = np.flatnonzero(rows < split)
+            theirs = np.flatnonzero(rows >= split)
+            first, second = mine_refs(rows[ours]), their_refs(rows[theirs] - split)
+            # back to the order of `rows`: position i of the concatenation holds row order[i]
+            back = pa.array(np.argsort(np.concatenate([ours, theirs]), kind="stable"))
+            out = {}
+            for name in first.keys() | second.keys():
+                kind = (first.get(name) if name in first else second[name]).type
+                a = first.get(name, pa.nulls(len(ours), kind))
+                b = second.get(name, pa.nulls(len(theirs), kind))
+                out[name] = pa.concat_arrays([a.cast(kind), b.cast(kind)]).take(back)
+            return out
+
         return EventBatch(
             ts=np.concatenate([self.ts, other.ts]),
             code=np.concatenate([self.code, group_remap[other.code]]),
@@ -171,6 +185,7 @@ class EventBatch:
             value_code=np.concatenate([self.value_code, other_values]),
             values=values,
             make=make,
+            refs=refs,
         )
 
 
@@ -197,6 +212,7 @@ class FrameColumns:
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._valid: dict[str, np.ndarray] = {}
         self._ts: np.ndarray | None = None
+        self._taken: dict[tuple, pa.Array] = {}
 
     def array(self, name: str) -> pa.Array | None:
         if name not in self._arrays:
@@ -238,6 +254,20 @@ class FrameColumns:
             self._ts = pc.cast(values, pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
         return self._ts
 
+    def taken(self, name: str, rows: pa.Array, kind: pa.DataType) -> pa.Array:
+        """The column's values at `rows`, as `kind` (nulls when the frame lacks the column).
+        Several scenarios often keep the same rows (every login chain keeps the logins): they
+        share one copy (Arrow arrays are immutable)."""
+        values = self.array(name)
+        if values is None:
+            return pa.nulls(len(rows), kind)
+        picked = rows.to_numpy(zero_copy_only=False)
+        key = (name, str(kind), hashlib.blake2b(picked.tobytes(), digest_size=16).digest(), len(picked))
+        found = self._taken.get(key)
+        if found is None:
+            found = self._taken[key] = pc.cast(values.take(rows), kind)
+        return found
+
     def pylist(self, name: str, rows: np.ndarray) -> list:
         values = self.array(name)
         if values is None:
@@ -262,6 +292,7 @@ def frame_events(
     file_uid: str,
     path: str,
     application: str | None,
+    carry: Sequence[str] = (),
 ) -> EventBatch:
     """The events of one scenario: every (rule, matched rows) pair, rows lacking a required
     field dropped (Sigma: events without the group-by field are not grouped)."""
@@ -311,12 +342,49 @@ def frame_events(
         offsets = columns.pylist("log.offset", picked)
         lines = columns.pylist("log.original", picked)
         kinds = columns.pylist("log.kind", picked)
+        carried = _carried_fields(columns, carry, picked)
         return [
-            Event(t, rules[r], groups[g], None if v < 0 else value_names[v], file_uid, o, path, line, k or "", application)
-            for t, r, g, v, o, line, k in zip(
+            Event(t, rules[r], groups[g], None if v < 0 else value_names[v], file_uid, o, path, line, k or "", application, f)
+            for t, r, g, v, o, line, k, f in zip(
                 ts[indices].tolist(), rule_index[indices].tolist(), code[indices].tolist(),
-                value_code[indices].tolist(), offsets, lines, kinds,
+                value_code[indices].tolist(), offsets, lines, kinds, carried,
             )
         ]
 
-    return EventBatch(ts, code, groups, rule_index, rules, value_code, value_names, make)
+    refs = _frame_refs(columns, rows, file_uid, path, application, carry)
+    return EventBatch(ts, code, groups, rule_index, rules, value_code, value_names, make, refs)
+
+
+def _frame_refs(
+    columns: FrameColumns, rows: np.ndarray, file_uid: str, path: str, application: str | None, carry: Sequence[str]
+) -> Callable[[np.ndarray], dict[str, pa.Array]]:
+    """Where the lines of a scenario's events are (what a pool keeps of them), as columns."""
+
+    def refs(indices: np.ndarray) -> dict[str, pa.Array]:
+        picked = pa.array(rows[np.asarray(indices, np.int64)], pa.int64())
+        count = len(picked)
+        out = {
+            "file_uid": pa.repeat(pa.scalar(file_uid, pa.string()), count),
+            "path": pa.repeat(pa.scalar(path, pa.string()), count),
+            "app": pa.repeat(pa.scalar(application, pa.string()), count),
+            "kind": columns.taken("log.kind", picked, pa.string()),
+            "offset": columns.taken("log.offset", picked, pa.int64()),
+            "line": columns.taken("log.original", picked, pa.large_string()),
+        }
+        for name in carry:
+            out["carry:" + name] = columns.taken(name, picked, pa.string())
+        return out
+
+    return refs
+
+
+def _carried_fields(columns: FrameColumns, carry: Sequence[str], rows: np.ndarray) -> list[dict[str, str] | None]:
+    """Per row, the values of the carried fields it has (None when it has none)."""
+    if not carry:
+        return [None] * len(rows)
+    values = {name: columns.pylist(name, rows) for name in carry}
+    out: list[dict[str, str] | None] = []
+    for i in range(len(rows)):
+        found = {name: str(values[name][i]) for name in carry if values[name][i] is not None}
+        out.append(found or None)
+    return out

@@ -25,26 +25,27 @@ def first_firing(pool: list[Event], correlation: Correlation | None) -> list[Eve
         return [pool[0]]
     span = correlation.timespan // timedelta(microseconds=1)
     kind = correlation.type
-    wanted = correlation.rules
+    step_of = correlation.step_of
+    steps = len(correlation.rules)
     # Conditions are gt/gte, so no window can hold what the whole pool does not: most groups
     # (one stray failed login) are rejected here without the window pass.
     if kind == "event_count" and not correlation.holds(len(pool)):
         return None
     if kind == "value_count" and not correlation.holds(len({e.value for e in pool} - {None})):
         return None
-    if kind in ("temporal", "temporal_ordered") and len({e.rule for e in pool} & set(wanted)) < len(wanted):
+    if kind in ("temporal", "temporal_ordered") and len({step_of.get(e.rule) for e in pool} - {None}) < steps:
         return None  # a step never seen (most logins follow no scan at all)
-    rules: Counter[str] = Counter()
+    rules: Counter[int | None] = Counter()
     values: Counter[str] = Counter()
-    ordered = _OrderedTracker(wanted)
+    ordered = _OrderedTracker(step_of, steps)
     start = 0
     for end, event in enumerate(pool):
-        rules[event.rule] += 1
+        rules[step_of.get(event.rule)] += 1
         if event.value is not None:
             values[event.value] += 1
         while pool[start].ts < event.ts - span:
             leaving = pool[start]
-            _decrement(rules, leaving.rule)
+            _decrement(rules, step_of.get(leaving.rule))
             if leaving.value is not None:
                 _decrement(values, leaving.value)
             start += 1
@@ -55,14 +56,14 @@ def first_firing(pool: list[Event], correlation: Correlation | None) -> list[Eve
             if correlation.holds(len(values)):
                 return pool[start : end + 1]
         elif kind == "temporal":
-            if all(rules[rule] for rule in wanted):
+            if all(rules[step] for step in range(steps)):
                 return pool[start : end + 1]
         elif kind == "temporal_ordered":
             if ordered.add(event, pool[end + 1].ts if end + 1 < len(pool) else None, span):
                 window = pool[start : end + 1]
-                chain = _ordered_chain(window, wanted)
+                chain = _ordered_chain(window, correlation.rules, step_of)
                 assert chain is not None  # the tracker only reports chains that exist
-                return [e for e in window if e.ts >= chain and e.rule in wanted]
+                return [e for e in window if e.ts >= chain and e.rule in step_of]
     return None
 
 
@@ -74,9 +75,9 @@ class _OrderedTracker:
     Events of one timestamp are applied together (steps may share a stamp in any line order),
     so each event costs O(steps) instead of a pass over the window."""
 
-    def __init__(self, rules: tuple[str, ...]) -> None:
-        self.step = {rule: index for index, rule in enumerate(rules)}
-        self.latest: list[int | None] = [None] * len(rules)
+    def __init__(self, step_of: dict[str, int], steps: int) -> None:
+        self.step = step_of
+        self.latest: list[int | None] = [None] * steps
         self.run_ts: int | None = None
         self.run_steps: set[int] = set()
 
@@ -99,13 +100,13 @@ class _OrderedTracker:
         return last is not None and last >= event.ts - span
 
 
-def _decrement(counter: Counter[str], key: str) -> None:
+def _decrement(counter: Counter, key: object) -> None:
     counter[key] -= 1
     if not counter[key]:
         del counter[key]
 
 
-def _ordered_chain(window: list[Event], rules: tuple[str, ...]) -> int | None:
+def _ordered_chain(window: list[Event], rules: tuple[str, ...], step_of: dict[str, int] | None = None) -> int | None:
     """Start time of the earliest chain rules[0] <= rules[1] <= ... (event time; equal stamps
     are in order, as whole-second logs often put two steps in one second) in the window.
 
@@ -113,10 +114,11 @@ def _ordered_chain(window: list[Event], rules: tuple[str, ...]) -> int | None:
     later step arrived in the same batch or after the firing (another file, a later run, an
     out-of-order line) and absorbed it. Greedy is enough: if any chain exists, the one
     built from the earliest first step with the earliest next steps exists too."""
+    step_of = step_of if step_of is not None else {rule: index for index, rule in enumerate(rules)}
     start: int | None = None
     cursor: int | None = None
-    for rule in rules:
-        times = [e.ts for e in window if e.rule == rule and (cursor is None or e.ts >= cursor)]
+    for step in range(len(rules)):
+        times = [e.ts for e in window if step_of.get(e.rule) == step and (cursor is None or e.ts >= cursor)]
         if not times:
             return None
         cursor = min(times)
@@ -188,3 +190,23 @@ def rule_masks(code: np.ndarray, bits: np.ndarray, groups: int) -> np.ndarray:
     masks = np.zeros(groups, np.int64)
     np.bitwise_or.at(masks, code, bits)
     return masks
+
+
+def has_first_step_before(code: np.ndarray, ts: np.ndarray, first: np.ndarray, ask: np.ndarray, span_us: int) -> np.ndarray:
+    """For the rows in `ask`: does a row of the first step, same group code, lie in
+    `[ts - span, ts]`? (An ordered chain's later step is of use only after a first one.)
+
+    One sort by (group, time, first step before others at equal times) and a running index of
+    the last first-step row: no key arithmetic, so any time range and group count fit."""
+    answer = np.zeros(len(code), dtype=bool)
+    rows = np.flatnonzero(first | ask)
+    if not ask.any() or not len(rows):
+        return answer
+    order = rows[np.lexsort((~first[rows], ts[rows], code[rows]))]
+    marks = np.where(first[order], np.arange(len(order)), -1)
+    last = np.maximum.accumulate(marks)
+    at = np.maximum(last, 0)
+    ok = (last >= 0) & (code[order][at] == code[order]) & (ts[order] - ts[order][at] <= span_us)
+    asked = ask[order]
+    answer[order[asked]] = ok[asked]
+    return answer

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+
 from detector.config import Config
 from detector.detection.batch import BatchSink
 from detector.model import iso

@@ -171,6 +171,20 @@ _DETECTOR_SCHEMA: Sequence[str] = (
     CREATE INDEX corr_events_time ON corr_events(scenario_id, ts);
     CREATE INDEX findings_by_status ON findings(scenario_id, status, last_seen);
     """,
+    # version 3: correlation state per scenario as columns (Arrow IPC blobs of references, one
+    # per 15 minutes of event time, and a summary row, bucket -1, with the totals); rows of
+    # corr_events left by older versions are converted when their scenario loads
+    """
+    CREATE TABLE corr_state (
+        scenario_id TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        rows INTEGER NOT NULL DEFAULT 0,
+        groups INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (scenario_id, bucket)
+    );
+    """,
 )
 
 
@@ -439,12 +453,16 @@ class Store:
         for row in self.conn.execute(
             "SELECT f.id, f.scenario_id, f.confidence, f.exercise, f.first_seen, f.last_seen,"
             " f.entity_key, json_extract(f.data, '$.log_kinds'), json_extract(f.data, '$.scenario_version'),"
-            " json_extract(f.data, '$.count'), json_extract(f.data, '$.extra.distinct_values')"
+            " json_extract(f.data, '$.count'), json_extract(f.data, '$.extra.distinct_values'),"
+            " json_extract(f.data, '$.extra.stages')"
             " FROM finding_entities e JOIN findings f ON f.id = e.finding_id"
             " WHERE e.field = ? AND e.value = ?",
             (field, value),
         ):
             distinct = row[10]
+            extra: dict[str, Any] = {} if distinct is None else {"distinct_values": int(distinct)}
+            if row[11]:
+                extra["stages"] = json.loads(row[11])
             peers.append(
                 Peer(
                     id=row[0],
@@ -457,7 +475,7 @@ class Store:
                     last_seen=parse_iso(row[5]),  # type: ignore[arg-type]
                     log_kinds=tuple(json.loads(row[7] or "[]")),
                     entity=json.loads(row[6]),
-                    extra={} if distinct is None else {"distinct_values": int(distinct)},
+                    extra=extra,
                 )
             )
         return peers

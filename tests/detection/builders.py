@@ -152,11 +152,34 @@ class Batch:
     ctx: BatchContext
 
 
+def materialize(store: Store, batches: Iterable[Batch]) -> None:
+    """Write the batches' lines at their offsets into real files next to the state, and record
+    each under its file uid as the pipeline's checkpoints do: correlation state keeps
+    references to lines and reads them back after a restart."""
+    folder = store.path.parent / (store.path.stem + "-logs")
+    folder.mkdir(exist_ok=True)
+    with store.transaction():
+        for batch in batches:
+            uid = batch.ctx.file_uid
+            real = folder / uid.replace("/", "_")
+            real.touch()
+            with open(real, "r+b") as handle:
+                for offset, line in zip(batch.frame["log.offset"].tolist(), batch.frame["log.original"].tolist()):
+                    handle.seek(int(offset))
+                    handle.write(str(line).encode() + b"\n")
+            store.execute(
+                "INSERT OR IGNORE INTO files(uid, stream, path, dev, inode, fp_len, fp_hash, first_seen, last_seen)"
+                " VALUES (?, ?, ?, 0, 0, 0, '', '', '')",
+                (uid, str(real), str(real)),
+            )
+
+
 def process(state: Path, checklist_dir: Path, batches: list[Batch]) -> list[Finding]:
     """One run, as the pipeline drives it: each batch in its own transaction, one engine and
     store for all, then the end of the run; returns all findings."""
     engine = DetectionEngine(load_checklist(checklist_dir))
     with Store(state) as store:
+        materialize(store, batches)
         for batch in batches:
             with store.transaction():
                 engine.process(store, batch.frame, batch.ctx)

@@ -21,6 +21,7 @@ from detection.builders import (
     auth_failure_rule,
     findings_of,
     frame,
+    materialize,
     process,
     read_in_order,
     scenario_doc,
@@ -448,8 +449,9 @@ def _summary(found: list[Finding]) -> list[tuple]:
 
 
 def _check_batching(root: Path, events: list[tuple[int, str, str, str]], cuts: list[int]) -> None:
-    """Both files cut at the same event times and read file by file, as the pipeline does; each
-    piece in a new run (fresh engine, reopened store) must find what one run finds."""
+    """Both files cut at the same event times; each piece in a new run (fresh engine, reopened
+    store, the piece all that run reads) must find what one run reading both files finds, with
+    the watermark the pipeline hands over when it interleaves them."""
     rules = write_checklist(root, ALL_KINDS)
     auth, access = LogFile("/var/log/auth.log", "auth"), LogFile("/var/log/nginx/access.log", "access")
     auth_rows, access_rows = [], []
@@ -474,10 +476,11 @@ def _check_batching(root: Path, events: list[tuple[int, str, str, str]], cuts: l
             lower = upper
         return out
 
-    whole = process(root / "whole.db", rules, batches([]))
+    whole = process(root / "whole.db", rules, read_in_order(batches([])))
     checklist = load_checklist(rules)
     for batch in batches(cuts):
         with Store(root / "split.db") as store:
+            materialize(store, [batch])
             with store.transaction():
                 DetectionEngine(checklist).process(store, batch.frame, batch.ctx)
     assert _summary(findings_of(root / "split.db")) == _summary(whole)
@@ -493,9 +496,12 @@ def test_splitting_one_file_into_batches_and_runs_finds_the_same(tmp_path_factor
 
 
 @PROPERTY
-@given(events=stream(15 * 60, ["fail", "login", "admin"]), cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=4))
+@given(events=stream(5 * 60, ["fail", "login", "admin"]), cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=4))
 def test_splitting_two_files_within_the_lateness_allowance_finds_the_same(tmp_path_factory, events, cuts) -> None:
-    """Events of both files within timespan + lateness (15m) of each other."""
+    """Events of both files within the lateness allowance (5m) of each other: a run may read one
+    file's piece after the other's, each line at most that late. (Further apart, a login whose
+    group saw no first step is no longer kept for a line that late: the pipeline interleaves
+    files by event time, so only truly late lines are.)"""
     _check_batching(tmp_path_factory.mktemp("split"), events, cuts)
 
 
@@ -564,3 +570,25 @@ def test_screening_never_drops_a_group_that_would_fire(tmp_path_factory, events,
                 batches.append(Batch(log.frame(mine), log.context()))
     batches = read_in_order(batches)
     assert _run_screened(root, batches, True) == _run_screened(root, batches, False)
+
+
+def test_pools_of_an_older_version_are_taken_over_once(tmp_path: Path) -> None:
+    """State written before the columnar pools held one `corr_events` row per event: the
+    first run of this version converts them, and the attack they began is still found."""
+    import json as _json
+
+    auth = LogFile("/var/log/auth.log", "auth")
+    rows = auth.rows([failure(t) for t in seconds(0, 1, 2, 3)])
+    rules = write_checklist(tmp_path / "repo", [brute(gte=5)])
+    with Store(tmp_path / "state.db") as store, store.transaction():
+        for row in rows:
+            evidence = _json.dumps([row["log.file.path"], row["log.original"], "auth", None, [A]])
+            store.execute(
+                "INSERT INTO corr_events(scenario_id, group_key, ts, rule, value, file_uid, offset, evidence)"
+                " VALUES ('brute', ?, ?, 'auth-failure', NULL, 'uid-/var/log/auth.log', ?, ?)",
+                (_json.dumps([A]), int(row["@timestamp"].timestamp() * 1_000_000), row["log.offset"], evidence),
+            )
+    found = process(tmp_path / "state.db", rules, [auth_batch(auth, [failure(T0 + timedelta(seconds=4))])])
+    assert [(f.count, f.first_seen, [e.line for e in f.evidence][:1]) for f in found] == [(5, T0, [rows[0]["log.original"]])]
+    with Store(tmp_path / "state.db") as store:
+        assert store.execute("SELECT COUNT(*) FROM corr_events").fetchone()[0] == 0

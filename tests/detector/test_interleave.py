@@ -120,7 +120,7 @@ def test_a_cross_source_attack_in_a_multi_batch_backlog_is_found_whatever_the_ba
     whole = scan(tmp_path / "whole.db", paths)
     small = scan(tmp_path / "small.db", paths, chunk_size=16 << 10)  # dozens of batches per file
     reversed_paths = scan(tmp_path / "reversed.db", list(reversed(paths)), chunk_size=16 << 10)
-    chains = [f for f in whole if f[1] == "web-scan-then-ssh-login"]
+    chains = [f for f in whole if f[1] == "recon-then-login"]
     assert [(f[2], f[5]) for f in chains] == [((("source.ip", ATTACKER),), 7)]  # 6 scans, then the login
     assert small == whole
     assert reversed_paths == whole
