@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,9 @@ import pyarrow.compute as pc
 from detector.config import local_timezone
 from detector.detection.batch import BatchContext, BatchSink
 from detector.model import Defect, iso, stable_hash
-from detector.parsing import parse_lines, sniff_format
+from detector.parsing import parse_any
 from detector.parsing.base import ParseContext
+from detector.parsing.stats import MAX_RUN_SAMPLES, add_counts, counts_report, keep_samples, parse_counts
 from detector.sources.checkpoints import (
     Assignment,
     FileRecord,
@@ -50,8 +51,8 @@ from detector.sources.reader import (
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
 
-SNIFF_LINES = 20
 MAX_SAMPLES_PER_REASON = 5
+DEFAULT_PARTIAL_GRACE = timedelta(seconds=60)
 
 
 @dataclass
@@ -66,6 +67,8 @@ class FileStats:
     blank: int = 0
     repaired: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # see `parse_counts`
+    samples: list[dict[str, Any]] = field(default_factory=list)  # unparsed lines with their reason
 
 
 @dataclass
@@ -107,6 +110,7 @@ class ParsedBatch:
     warning: str | None
     prepared: Any = None  # the sink's `prepare(frame)` result (see `Prefetch`'s finish stage)
     newest: int | None = None  # newest event time of the batch, microseconds
+    counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # see `parse_counts`
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ class Ingest:
         should_stop: Callable[[], bool] | None = None,
         bounded: bool = False,
         on_batch: Callable[[float], None] | None = None,
+        partial_line_grace: timedelta = DEFAULT_PARTIAL_GRACE,
     ) -> None:
         self.store = store
         self.now = now
@@ -149,6 +154,9 @@ class Ingest:
         # otherwise read it in many tiny batches; what is appended meanwhile is the next pass's.
         self.bounded = bounded
         self.on_batch = on_batch  # told each committed batch's wall time (daemon metrics)
+        # A last line without a newline is read when its file is done being written: an
+        # archive, a rotated generation, or a live file quiet for this long.
+        self.partial_line_grace = partial_line_grace
 
     def run(self, files: list[LogFile], in_scope: Callable[[FileRecord], bool]) -> RunResult:
         seq_row = self.store.execute("SELECT COALESCE(MAX(seq), 0) FROM finding_log").fetchone()
@@ -258,7 +266,7 @@ class Ingest:
                 chunk_size=self.chunk_size,
                 max_line=self.max_line,
                 tail=assignment.tail,
-                final=file.compression is not None,
+                final=self._finished_writing(assignment),
                 limit=assignment.identity.size if self.bounded else None,
             )
             warning = None
@@ -272,6 +280,14 @@ class Ingest:
                 yield FileEnd(warning, True, size_now, st.st_size, st.st_mtime)
             except (OSError, ValueError):
                 yield FileEnd(warning, True)
+
+    def _finished_writing(self, assignment: Assignment) -> bool:
+        """Whether a last line without a newline is complete (see `partial_line_grace`)."""
+        file = assignment.file
+        if file.compression is not None or file.generation[0] == 0:  # an archive or a rotated file
+            return True
+        quiet = self.now.timestamp() - assignment.identity.mtime
+        return quiet >= self.partial_line_grace.total_seconds()
 
     def _end_file(self, end: "FileEnd", record: FileRecord, stats: FileStats) -> FileRecord:
         if end.warning:
@@ -292,31 +308,35 @@ class Ingest:
         return record
 
     def _parsed(self, reader: LineReader, ctx: ParseContext, fmt: str | None) -> Iterator[ParsedBatch]:
-        """Read and parse batches (runs in the prefetch thread: no state database here)."""
+        """Read and parse batches (runs in the prefetch thread: no state database here).
+
+        Each line is read in its own format (`parse_any`): `fmt`, the file's usual format, is
+        tried first and becomes the format most lines of the batch were in."""
+        warned = False
         for batch in reader:
             warning = None
-            if fmt is None and len(batch.lines):
-                fmt = sniff_format(batch.lines.slice(0, SNIFF_LINES).to_pylist())
-                if fmt is None:
+            frame = None
+            parsed = 0
+            reasons = unparsed_idx = None
+            counts: dict[str, dict[str, list[int]]] = {}
+            if len(batch.lines):
+                mixed = parse_any(batch.lines, fmt, ctx)
+                result = mixed.result
+                fmt = mixed.usual or fmt
+                parsed = len(result.table)
+                if parsed:
+                    frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
+                    counts = parse_counts(result.table)
+                elif fmt is None and not warned:
+                    warned = True
                     warning = (
                         f"logwarden: warning: {terminal_safe(ctx.path)}: unknown log format "
                         f"(first line at offset {int(batch.offsets[0])}); lines counted as unparsed"
                     )
-            frame = None
-            parsed = 0
-            reasons = unparsed_idx = None
-            if len(batch.lines):
-                if fmt is None:
-                    reasons = pa.array(["unknown-format"] * len(batch.lines), pa.string())
-                    unparsed_idx = pa.array(np.arange(len(batch.lines)), pa.int64())
-                else:
-                    result = parse_lines(batch.lines, fmt, ctx)
-                    parsed = len(result.table)
-                    if parsed:
-                        frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
-                    reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
+                reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
             yield ParsedBatch(
-                batch, reader.tail_hash(), fmt, frame, parsed, reasons, unparsed_idx, warning, None, newest_event(frame)
+                batch, reader.tail_hash(), fmt, frame, parsed, reasons, unparsed_idx, warning, None,
+                newest_event(frame), counts,
             )
 
     def _prepare(self, step: Step) -> Step:
@@ -348,6 +368,8 @@ class Ingest:
             _add(stats.reasons, reason, count)
         for offset, reason, raw in rejected.samples:
             unparsed_rows.append((offset, reason, raw.decode("utf-8", errors="replace")))
+        add_counts(stats.counts, item.counts)
+        keep_samples(stats.samples, ctx.path, unparsed_rows)
         unparsed = batch.lines_total - batch.blank - parsed
         stats.bytes += batch.end_offset - batch.start_offset
         stats.lines += batch.lines_total
@@ -429,6 +451,11 @@ class Ingest:
     # -- summary ---------------------------------------------------------------------------
 
     def _stats(self, per_file: list[FileStats], plan: Plan) -> dict[str, Any]:
+        counts: dict[str, dict[str, list[int]]] = {}
+        samples: list[dict[str, Any]] = []
+        for fs in per_file:
+            add_counts(counts, fs.counts)
+            samples.extend(fs.samples)
         formats: dict[str, dict[str, int]] = {}
         reasons: dict[str, int] = {}
         repaired: dict[str, int] = {}
@@ -455,6 +482,8 @@ class Ingest:
             "unparsed_reasons": reasons,
             "gaps": len(plan.gaps),
             "formats": formats,
+            "parsed_by": counts_report(counts),
+            "unparsed_samples": samples[:MAX_RUN_SAMPLES],
             "sources": [
                 {
                     "path": fs.path,

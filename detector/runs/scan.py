@@ -29,7 +29,10 @@ def run_scan(
     """Read everything new under `paths` (or the inventory) once. The caller holds the lock."""
     sources = resolve_sources(config, paths)
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
-    ingest = Ingest(store, now, sink=sink, default_timezone=config.timezone, log=log, **kwargs)
+    ingest = Ingest(
+        store, now, sink=sink, default_timezone=config.timezone, log=log,
+        partial_line_grace=config.partial_line_grace, **kwargs,
+    )
     result = ingest.run(sources.files, sources.in_scope)
 
     # Missing and silent sources become defects; those that recovered (a source that matches
