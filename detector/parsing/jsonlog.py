@@ -250,9 +250,10 @@ def parse_json(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
         timestamp = pc.if_else(pa.array(untimed), mtime, timestamp)
         fields["log.time_source"] = when(pa.array(untimed), constant("file-mtime", length))
     kind = _http_requests(fields, _web_server_rows(columns, fields, length), length)
-    if "message" in fields and mask_of(pc.is_valid(fields["message"])).any():
-        said = merge_into(fields, classify_messages(fields["message"], fields.get("process.name")))
-        kind = pc.coalesce(said, kind)
+    process = fields.get("process.name")
+    if process is not None and process.null_count < length and "message" in fields:
+        # a program's messages (journald exports): what the catalog says about them
+        kind = pc.coalesce(merge_into(fields, classify_messages(fields["message"], process)), kind)
     return build_result(fields, verdicts, fmt, ctx.kind or kind, timestamp)
 
 

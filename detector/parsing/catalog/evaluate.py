@@ -21,6 +21,8 @@ from detector.schema import ECS_FIELDS, INTEGER_FIELDS, LOG_KINDS
 _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z0-9_]+>")
 _KINDS = pa.array([*LOG_KINDS, None], pa.string())
 PREFIX_BYTES = 8
+#: Columns a classified batch always has (a service's other fields only when it saw lines).
+BASE_FIELDS = ("event.action", "event.outcome", "event.category", "user.name", "source.ip", "source.port")
 #: ECS says these are lower case (`tcp`, not the `TCP` of a kernel log).
 LOWER_CASE_FIELDS = frozenset({"network.transport"})
 
@@ -192,9 +194,12 @@ def _match_service(
             continue
         index = np.flatnonzero(candidate)
         subset = text.take(pa.array(rows[index] if whole else index))
-        match = pc.extract_regex(subset, template.pattern)
-        ok = valid_mask(match) if match.null_count else np.ones(len(index), dtype=bool)
-        captures = _captures(template, match)
+        if template.groups:
+            match = pc.extract_regex(subset, template.pattern)
+            ok = valid_mask(match) if match.null_count else np.ones(len(index), dtype=bool)
+            captures = _captures(template, match)
+        else:  # nothing to capture: the DFA alone answers, several times faster
+            ok, captures = mask_of(pc.match_substring_regex(subset, template.pattern)), {}
         for target, condition in template.conditions:
             ok &= mask_of(pc.match_substring_regex(captures[target], condition))
         for target in template.addresses:  # an address-shaped capture must be an address
@@ -289,8 +294,11 @@ def classify(
     formats = _format_codes(log_format, length)
     message = as_string_array(message)
     heads = first_bytes(message)
+    fields = set(BASE_FIELDS)
     for index, service in enumerate(services):
         owned, rows = _service_rows(index, service, owner, formats, has_message)
+        if len(rows):
+            fields |= service.fields
         dataset[owned] = index
         if service.kind is not None:
             kinds[owned] = LOG_KINDS.index(service.kind)
@@ -299,7 +307,7 @@ def classify(
             dataset[hit[dataset[hit] < 0]] = index
     names = pa.array([s.name for s in services] + [None], pa.string())
     return Classified(
-        columns=claims.columns(frozenset().union(*(s.fields for s in services))),
+        columns=claims.columns(frozenset(fields)),
         kind=_KINDS.take(pa.array(np.where(kinds >= 0, kinds, len(LOG_KINDS)))),
         dataset=names.take(pa.array(np.where(dataset >= 0, dataset, len(services)))),
         matched=claims.claimed,
