@@ -102,11 +102,12 @@ def logwarden_command(explicit: str | None) -> list[str]:
     return [str(beside)]
 
 
-def scan_once(command: list[str], path: Path, expected_lines: int, kind: str) -> Run:
+def scan_once(command: list[str], path: Path, expected_lines: int, kind: str, extra: tuple[str, ...] = ()) -> Run:
+    """One `logwarden scan` child on `path` (plus `extra` options, e.g. `--sigma DIR`)."""
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as scratch:
         state = Path(scratch) / "state.db"
         out_path, err_path = Path(scratch) / "stdout.json", Path(scratch) / "stderr.txt"
-        argv = [*command, "scan", str(path), "--state", str(state), "--format", "json", "--no-escalate"]
+        argv = [*command, "scan", str(path), "--state", str(state), "--format", "json", "--no-escalate", *extra]
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             began = time.perf_counter()
             child = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)

@@ -163,7 +163,11 @@ def load_config(explicit: Path | None = None, state_override: Path | None = None
     problems = _Problems(str(path))
     if not isinstance(data, LineDict):
         raise ConfigError(f"{path}:1: the config must be a mapping of keys (state, applications, ...)")
-    config = _build_config(path, data, problems)
+    # Resolved once, here: every path the config names (state, checklist, policy, source globs)
+    # is relative to the file's own directory and made absolute, whatever the working directory
+    # of the command and however the file was named (`-c logwarden.yaml`, `-c ../x.yaml`);
+    # Config.path is absolute too, for what is resolved later (process documentation).
+    config = _build_config(path.resolve(), data, problems)
     if problems.items:
         raise ConfigError(problems.items)
     if state_override is not None:
@@ -225,6 +229,11 @@ def _valid_zone(name: Any) -> bool:
 
 
 def _duration(node: LineDict, key: str, problems: _Problems) -> timedelta | None:
+    value = node[key]
+    if isinstance(value, int) and not isinstance(value, bool):  # `max_silence: 30`: 30 what?
+        problems.add(node.line_of(key), f"{key} {value} has no unit; write e.g. {key}: {value}m "
+                                        f"(or {value}s, {value}h; units s, m, h, d, w)")
+        return None
     try:
         return parse_duration(node[key])
     except ValueError as exc:

@@ -4,7 +4,7 @@ or combinations such as `1h30m`."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TOKEN = re.compile(r"(\d+)([smhdw])")
@@ -36,3 +36,19 @@ def format_duration(delta: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return sign + "".join(parts)
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """`--since`: a duration back from `now` (`2h`, `7d`) or an ISO-8601 instant (naive = UTC);
+    ValueError naming both forms otherwise."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        instant = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (2h, 7d, 1h30m) nor an ISO-8601 instant (2026-11-23T10:00:00Z)"
+        ) from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)

@@ -42,7 +42,10 @@ class StateError(LogwardenError):
 
 
 class LockError(LogwardenError):
-    """Another logwarden process holds the state lock."""
+    """Another logwarden process holds the state lock (or keeps the database busy): exit 75,
+    EX_TEMPFAIL of sysexits.h, so cron and systemd tell "try later" from a failure."""
+
+    exit_code = 75
 
 
 class NotFoundError(LogwardenError):

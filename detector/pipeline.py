@@ -6,13 +6,14 @@ per batch holding the new offset, what the lines produced, and the ingest record
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,34 @@ class FileEnd:
     stat_mtime: float | None = None
 
 
+def _same_head(handle: BinaryIO, record: FileRecord, compressed: bool) -> Callable[[], bool]:
+    """Does the open file still begin with the bytes its record was fingerprinted on? Asked
+    after each chunk: `copytruncate` while a chunk is being read empties the file and the
+    program writes on from offset 0, so the chunk read at the old offset would be the middle
+    of the new content. Its first bytes then differ, and the chunk is not committed."""
+    if compressed or record.fp_len == 0:
+        return lambda: True
+    fd = handle.fileno()
+
+    def unchanged() -> bool:
+        try:
+            head = os.pread(fd, record.fp_len, 0)
+        except OSError:
+            return False
+        return hashlib.sha256(head).hexdigest() == record.fp_hash
+
+    return unchanged
+
+
+def _replaced(handle: BinaryIO, assignment: Assignment) -> bool:
+    """Is the file now open another one than the file that was identified and planned?"""
+    try:
+        st = os.fstat(handle.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) != (assignment.identity.dev, assignment.identity.inode)
+
+
 class Ingest:
     """One run over a list of files."""
 
@@ -140,6 +169,7 @@ class Ingest:
         bounded: bool = False,
         on_batch: Callable[[float], None] | None = None,
         partial_line_grace: timedelta = DEFAULT_PARTIAL_GRACE,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         self.store = store
         self.now = now
@@ -157,6 +187,9 @@ class Ingest:
         # A last line without a newline is read when its file is done being written: an
         # archive, a rotated generation, or a live file quiet for this long.
         self.partial_line_grace = partial_line_grace
+        # told (bytes done, bytes planned or None when a compressed file makes it unknown)
+        # after each committed batch: the CLI's progress line
+        self.on_progress = on_progress
 
     def run(self, files: list[LogFile], in_scope: Callable[[FileRecord], bool]) -> RunResult:
         seq_row = self.store.execute("SELECT COALESCE(MAX(seq), 0) FROM finding_log").fetchone()
@@ -218,6 +251,8 @@ class Ingest:
         records = [a.record for a in reads]
         stats = [FileStats(path=str(a.file.path), format=a.record.format, how=a.how) for a in reads]
         ended: list[int] = []
+        planned = _planned_bytes(reads)
+        done = 0
         interleave: Interleave[ParsedBatch | FileEnd] = Interleave(
             [a.file.stream for a in reads],
             open_file=lambda i: self._batches(reads[i], contexts[i]),
@@ -232,6 +267,9 @@ class Ingest:
                     records[i] = self._process_batch(item, records[i], contexts[i], stats[i], step.watermark)
                     if self.on_batch is not None:
                         self.on_batch(time.monotonic() - started)
+                    if self.on_progress is not None:
+                        done += item.batch.end_offset - item.batch.start_offset
+                        self.on_progress(done, planned)
                     if self.should_stop():
                         break
                 elif isinstance(item, FileEnd):
@@ -260,6 +298,11 @@ class Ingest:
             yield FileEnd(warning=f"logwarden: warning: {terminal_safe(str(file.path))}: cannot open ({exc})", opened=False)
             return
         with handle:
+            if _replaced(handle, assignment):
+                # renamed away and replaced since it was identified (a rotation in between):
+                # reading the new file under the old one's identity would mix their offsets
+                yield FileEnd(None, opened=False)
+                return
             reader = LineReader(
                 handle,
                 record.offset,
@@ -270,10 +313,14 @@ class Ingest:
                 limit=assignment.identity.size if self.bounded else None,
             )
             warning = None
+            unchanged = _same_head(handle, record, file.compression is not None)
             try:
-                yield from self._parsed(reader, ctx, record.format)
+                yield from self._parsed(reader, ctx, record.format, unchanged)
             except READ_ERRORS as exc:  # a truncated archive still being written
                 warning = f"logwarden: warning: {terminal_safe(str(file.path))}: stopped reading ({exc})"
+            if not unchanged():
+                yield FileEnd(None, opened=False)  # truncated and rewritten while read: next pass
+                return
             try:
                 st = os.fstat(handle.fileno())
                 size_now = st.st_size if file.compression is None else reader.offset + reader.pending_bytes
@@ -307,13 +354,18 @@ class Ingest:
             save_record(self.store, record)
         return record
 
-    def _parsed(self, reader: LineReader, ctx: ParseContext, fmt: str | None) -> Iterator[ParsedBatch]:
-        """Read and parse batches (runs in the prefetch thread: no state database here).
+    def _parsed(
+        self, reader: LineReader, ctx: ParseContext, fmt: str | None, unchanged: Callable[[], bool]
+    ) -> Iterator[ParsedBatch]:
+        """Read and parse batches (runs in the prefetch thread: no state database here); stop
+        at a batch read after the file was truncated and written again (`unchanged`).
 
         Each line is read in its own format (`parse_any`): `fmt`, the file's usual format, is
         tried first and becomes the format most lines of the batch were in."""
         warned = False
         for batch in reader:
+            if not unchanged():
+                return
             warning = None
             frame = None
             parsed = 0
@@ -499,6 +551,14 @@ class Ingest:
                 for fs in per_file
             ],
         }
+
+
+def _planned_bytes(reads: list[Assignment]) -> int | None:
+    """Bytes this run is about to read, or None when a compressed file hides its size."""
+    sizes = [a.identity.size for a in reads]
+    if any(size is None for size in sizes):
+        return None
+    return sum(max(0, size - a.record.offset) for size, a in zip(sizes, reads) if size is not None)
 
 
 def _first_per_reason(reasons: pa.Array, per_reason: int) -> list[tuple[int, str]]:

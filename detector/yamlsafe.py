@@ -7,6 +7,7 @@ where it started (`.line`) and where each key sits (`.key_lines`), so validators
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,10 @@ class YamlProblem(Exception):
     """A YAML syntax or structure problem, already formatted as `file:line: message`."""
 
 
-def load_yaml_text(text: str, source: str) -> Any:
-    """Parse one YAML document; raise YamlProblem with `source:line: message` on any error."""
+def _parsed(load: Callable[[str], Any], text: str, source: str) -> Any:
+    """Run a YAML load; any error becomes a YamlProblem `source:line: message`."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        return load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -89,13 +90,26 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise YamlProblem(f"{source}:0: invalid YAML: {exc}") from None
 
 
-def load_yaml_file(path: Path) -> Any:
-    """Read and parse a YAML file; unreadable files become a YamlProblem too."""
+def load_yaml_text(text: str, source: str) -> Any:
+    """Parse one YAML document; raise YamlProblem with `source:line: message` on any error."""
+    return _parsed(lambda t: yaml.load(t, Loader=_Loader), text, source)  # noqa: S506 - SafeLoader
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlProblem(f"{path}:0: cannot read: {exc}") from None
-    return load_yaml_text(text, str(path))
+
+
+def load_yaml_file(path: Path) -> Any:
+    """Read and parse a YAML file; unreadable files become a YamlProblem too."""
+    return load_yaml_text(_read(path), str(path))
+
+
+def load_yaml_documents(path: Path) -> list[Any]:
+    """Every document of a multi-document YAML file (`---` separated), line-aware as above."""
+    return _parsed(lambda t: list(yaml.load_all(t, Loader=_Loader)), _read(path), str(path))  # noqa: S506
 
 
 def line_of(node: Any, key: str | int | None = None) -> int:
@@ -106,3 +120,12 @@ def line_of(node: Any, key: str | int | None = None) -> int:
         return node.line_of(key) if isinstance(key, int) else node.line
     return 0
 
+
+
+def to_plain(node: Any) -> Any:
+    """LineDict/LineList -> plain dict/list (for libraries that want plain data)."""
+    if isinstance(node, dict):
+        return {k: to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    return node

@@ -9,14 +9,20 @@ entry breaks the chain from that point on. After every mirror catch-up the mirro
 (seq, hash) is recorded in the state database (`meta`), so cutting the mirror's tail is told
 apart from "not yet mirrored" (a crash between commit and `sync_mirror`).
 
-This detects tampering with part of the data (or corruption); someone who can rewrite both
-copies and the anchor consistently is out of reach of any local check.
+This detects tampering with part of the data (or corruption). Someone who can rewrite both
+copies and the anchor consistently (cutting the newest entries from all three) is out of reach
+of a local check; two things reach them. The chain head (seq, hash of the newest entry) is
+printed in every escalation report and digest: `verify-audit --since-head H` proves an exported
+head is still in the chain (`--expect-head H`: that it is still the newest). And with a key in
+`$LOGWARDEN_AUDIT_KEY`, every append signs the new head (HMAC-SHA256, in the same transaction):
+without the key, a cut tail cannot be given a valid signature.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -30,6 +36,7 @@ from typing import Any
 
 from detector.errors import StateError
 from detector.model import iso, parse_iso
+from detector.state.private import private_dirs, tighten_fd
 from detector.state.store import Store
 from escalation.schema import migrate_escalation
 
@@ -57,6 +64,8 @@ ACTIONS: tuple[str, ...] = (
 )
 GENESIS_HASH = "0" * 64
 MIRROR_ANCHOR_KEY = "escalation.audit_mirrored"  # meta key: {"seq": N, "hash": H} last mirrored
+SIGNED_HEAD_KEY = "escalation.audit_signed_head"  # meta key: {"seq", "hash", "hmac"} of the newest entry
+AUDIT_KEY_ENV = "LOGWARDEN_AUDIT_KEY"
 MAX_PROBLEMS = 50
 
 log = logging.getLogger(__name__)
@@ -105,12 +114,39 @@ class AuditEntry:
         )
 
 
+def audit_key() -> bytes | None:
+    """The head-signing key from the environment (None: heads are not signed)."""
+    value = os.environ.get(AUDIT_KEY_ENV, "")
+    return value.encode("utf-8") if value else None
+
+
+def sign_head(key: bytes, seq: int, head_hash: str) -> str:
+    return hmac.new(key, f"logwarden-audit-head:{seq}:{head_hash}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The newest entry of the chain: what a report exports so that a cut tail shows later."""
+
+    seq: int
+    hash: str
+    signature: str | None = None  # HMAC-SHA256 of this head with $LOGWARDEN_AUDIT_KEY, if signed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "hmac": self.signature}
+
+    def line(self) -> str:
+        signed = f", HMAC-SHA256 {self.signature}" if self.signature else ""
+        return f"audit chain head: seq {self.seq} sha256 {self.hash}{signed}"
+
+
 @dataclass(frozen=True)
 class AuditVerification:
     ok: bool
     entries: int  # entries in the table
     problems: tuple[str, ...]  # one line each, naming the seq (and mirror line) concerned
     unmirrored: int = 0  # table entries not yet in the mirror (crash before sync_mirror): not a problem
+    head: AuditHead | None = None  # the table's newest entry (None: empty)
 
 
 def _entry_from_row(row: Any) -> AuditEntry:
@@ -147,9 +183,10 @@ def _entry_from_line(data: Any) -> AuditEntry:
 class AuditTrail:
     """The audit table plus its JSON-lines mirror (created 0600, only ever appended to)."""
 
-    def __init__(self, store: Store, mirror_path: Path) -> None:
+    def __init__(self, store: Store, mirror_path: Path, key: bytes | None | str = "env") -> None:
         self.store = store
         self.mirror_path = Path(mirror_path)
+        self.key = audit_key() if key == "env" else key  # type: ignore[assignment]
         migrate_escalation(store)
         self._open_mirror().close()  # create it now (0600), so its permissions never depend on luck
 
@@ -175,6 +212,9 @@ class AuditTrail:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at_text, actor, action, incident_id, canonical_json(details), prev_hash, digest),
         )
+        if self.key:  # the signed head moves with the chain, in the same transaction
+            signature = sign_head(self.key, seq, digest)
+            self.store.set_meta(SIGNED_HEAD_KEY, json.dumps({"seq": seq, "hash": digest, "hmac": signature}))
         return AuditEntry(seq, parse_iso(at_text), actor, action, incident_id, details, prev_hash, digest)  # type: ignore[arg-type]
 
     def sync_mirror(self) -> int:
@@ -191,6 +231,9 @@ class AuditTrail:
             after = self._mirrored_up_to()
             if after is None:
                 return 0
+            if self.store.execute("SELECT 1 FROM audit WHERE seq > ? LIMIT 1", (after,)).fetchone() is None:
+                return 0
+            self.store.make_durable()  # a power cut must not leave the mirror ahead of the table
             written = 0
             newest: AuditEntry | None = None
             cursor = self.store.execute("SELECT * FROM audit WHERE seq > ? ORDER BY seq", (after,))
@@ -234,8 +277,72 @@ class AuditTrail:
             rows = self.store.execute("SELECT * FROM audit WHERE incident_id = ? ORDER BY seq", (incident_id,))
         return [_entry_from_row(row) for row in rows]
 
-    def verify(self) -> AuditVerification:
-        """Check the table's chain, the mirror's chain, and that the mirror is a prefix of the table."""
+    def head(self) -> AuditHead | None:
+        """The newest entry, with its signature when the stored signed head is this one."""
+        row = self.store.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        signed = self._signed_head()
+        same = signed is not None and (signed.seq, signed.hash) == (int(row[0]), row[1])
+        return AuditHead(int(row[0]), row[1], signed.signature if same and signed else None)
+
+    def _signed_head(self) -> AuditHead | None:
+        text = self.store.get_meta(SIGNED_HEAD_KEY)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+            return AuditHead(int(data["seq"]), str(data["hash"]), str(data["hmac"]))
+        except (ValueError, TypeError, KeyError):
+            return AuditHead(-1, "", "")
+
+    def _seq_of(self, hash_prefix: str) -> int | None:
+        row = self.store.execute(
+            "SELECT seq FROM audit WHERE substr(hash, 1, ?) = ? ORDER BY seq LIMIT 1",
+            (len(hash_prefix), hash_prefix.lower()),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def head_problems(self, head: AuditHead | None, expect: str | None = None, since: str | None = None) -> list[str]:
+        """Checks of the chain's end against heads exported earlier and against the signed head."""
+        problems: list[str] = []
+        newest = head.seq if head else 0
+        if expect is not None and (head is None or not head.hash.startswith(expect.lower())):
+            found = self._seq_of(expect)
+            problems.append(
+                f"audit head is seq {newest}, not the expected {expect}: "
+                + (f"{newest - found} entries were added after it (seq {found})" if found is not None
+                   else "that head is no longer in the chain (entries removed from the end, or rewritten)")
+            )
+        if since is not None and self._seq_of(since) is None:
+            problems.append(f"audit head {since} exported earlier is no longer in the chain: entries were removed "
+                            f"from the end or rewritten (the chain now ends at seq {newest})")
+        if self.key:
+            problems.extend(self._signature_problems(head))
+        return problems
+
+    def _signature_problems(self, head: AuditHead | None) -> list[str]:
+        signed = self._signed_head()
+        if signed is None:
+            return [] if head is None else [
+                f"the audit head (seq {head.seq}) is not signed although ${AUDIT_KEY_ENV} is set: entries were "
+                f"written by a process without the key, or the signed head was removed"]
+        assert self.key is not None
+        if not hmac.compare_digest(signed.signature or "", sign_head(self.key, signed.seq, signed.hash)):
+            return [f"the signed audit head (seq {signed.seq}) does not verify with ${AUDIT_KEY_ENV}: forged, "
+                    "or signed with another key"]
+        if head is not None and (signed.seq, signed.hash) == (head.seq, head.hash):
+            return []
+        if self._seq_of(signed.hash) != signed.seq:
+            newest = head.seq if head else 0
+            return [f"the signed audit head seq {signed.seq} is no longer in the chain (which ends at seq {newest}): "
+                    f"entries were removed from the end or rewritten"]
+        return [f"entries after the signed audit head (seq {signed.seq + 1}..{head.seq if head else 0}) were written "
+                f"without ${AUDIT_KEY_ENV} (set it for every logwarden process), or by someone without the key"]
+
+    def verify(self, expect_head: str | None = None, since_head: str | None = None) -> AuditVerification:
+        """Check the table's chain, the mirror's chain, and that the mirror is a prefix of the table;
+        then the chain's end against exported heads and the signed head (`head_problems`)."""
         problems: list[str] = []
         table = _ChainCheck("audit table", problems)
         mirror = _ChainCheck(f"audit mirror {self.mirror_path}", problems)
@@ -280,9 +387,11 @@ class AuditTrail:
                 f"audit mirror ends at seq {last_mirrored} but seq {anchor[0]} was already mirrored "
                 f"(lines removed from the end of the mirror)"
             )
+        head = self.head()
+        problems.extend(self.head_problems(head, expect_head, since_head))
         if len(problems) > MAX_PROBLEMS:
             problems[MAX_PROBLEMS:] = [f"... and {len(problems) - MAX_PROBLEMS} more problems"]
-        return AuditVerification(not problems, table.count, tuple(problems), unmirrored if compared else 0)
+        return AuditVerification(not problems, table.count, tuple(problems), unmirrored if compared else 0, head)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -312,7 +421,7 @@ class AuditTrail:
 
     def _open_mirror(self) -> Any:
         """Append-only handle; the file is created 0600 whatever the process umask."""
-        self.mirror_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dirs(self.mirror_path.parent)
         old_umask = os.umask(0o077)
         try:
             fd = os.open(
@@ -320,6 +429,11 @@ class AuditTrail:
             )
         finally:
             os.umask(old_umask)
+        try:
+            tighten_fd(fd, self.mirror_path)
+        except BaseException:
+            os.close(fd)
+            raise
         return os.fdopen(fd, "ab")
 
     def _mirror_last(self) -> tuple[int, str] | None:

@@ -6,6 +6,11 @@ incidents, the escalation policy and its channels — in an isolated state per s
 finding, incident and notification marked EXERCISE. Whether each was detected, how fast it was
 notified and through which level is stored in the live state (`exercises`,
 `exercise_results`), where the maturity report reads it as evidence.
+
+The isolated states are kept next to the live one (`<state>.exercises/<exercise id>/`), so the
+acknowledge command a drill notification prints works: `logwarden incidents ack` looks there for
+an incident the live state does not hold, and every acknowledgement of an exercise incident is
+recorded with its exercise result (time to acknowledge, measured from the first notification).
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ STEPS: tuple[str, ...] = (
     );
     CREATE INDEX exercises_started ON exercises(started_at)
     """,
+    # version 2: where each result's incident lives, and when a person acknowledged it
+    """
+    ALTER TABLE exercise_results ADD COLUMN state_path TEXT;
+    ALTER TABLE exercise_results ADD COLUMN acknowledged_at TEXT;
+    ALTER TABLE exercise_results ADD COLUMN acknowledged_by TEXT
+    """,
 )
 LAST_EVENT_MARGIN = timedelta(minutes=1)  # the replayed sample's last event, before `now`
 
@@ -89,6 +100,9 @@ class SampleOutcome:
     level: int | None = None
     notifications: tuple[dict[str, Any], ...] = ()  # {channel, target, via, level, status, error}
     problems: tuple[str, ...] = ()
+    state_path: str | None = None  # the state holding the incident (an isolated one, or the live one)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
 
     @property
     def detect_seconds(self) -> float | None:
@@ -101,6 +115,13 @@ class SampleOutcome:
         if self.notified_at is None or self.detected_at is None:
             return None
         return round((self.notified_at - self.detected_at).total_seconds(), 3)
+
+    @property
+    def acknowledge_seconds(self) -> float | None:
+        """From the first notification to the drill's acknowledgement."""
+        if self.acknowledged_at is None or self.notified_at is None:
+            return None
+        return round((self.acknowledged_at - self.notified_at).total_seconds(), 3)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +141,11 @@ class SampleOutcome:
             "level": self.level,
             "notifications": [dict(n) for n in self.notifications],
             "problems": list(self.problems),
+            "state": self.state_path,
+            "ack_command": f"logwarden incidents ack {self.incident_id} --by <your name>" if self.incident_id else None,
+            "acknowledged_at": iso(self.acknowledged_at),
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledge_seconds": self.acknowledge_seconds,
         }
 
 
@@ -174,13 +200,14 @@ def record_exercise(store: Store, exercise: Exercise) -> None:
         store.conn.executemany(
             "INSERT INTO exercise_results(exercise_id, scenario_id, sample, severity, detected, finding_ids,"
             " incident_id, policy_name, day_class, first_evidence_at, detected_at, notified_at, detect_seconds,"
-            " notify_seconds, level, notifications, problems)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " notify_seconds, level, notifications, problems, state_path)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (exercise.id, r.scenario_id, r.sample, r.severity, int(r.detected), json.dumps(list(r.finding_ids)),
                  r.incident_id, r.policy_name, r.day_class, iso(r.first_evidence_at), iso(r.detected_at),
                  iso(r.notified_at), r.detect_seconds, r.notify_seconds, r.level,
-                 json.dumps([dict(n) for n in r.notifications], sort_keys=True), json.dumps(list(r.problems)))
+                 json.dumps([dict(n) for n in r.notifications], sort_keys=True), json.dumps(list(r.problems)),
+                 r.state_path)
                 for r in exercise.results
             ],
         )
@@ -212,6 +239,9 @@ def load_exercises(store: Store, since: datetime | None = None, until: datetime 
                 level=r["level"],
                 notifications=tuple(json.loads(r["notifications"])),
                 problems=tuple(json.loads(r["problems"])),
+                state_path=r["state_path"],
+                acknowledged_at=parse_iso(r["acknowledged_at"]),
+                acknowledged_by=r["acknowledged_by"],
             )
             for r in store.execute(
                 "SELECT * FROM exercise_results WHERE exercise_id = ? ORDER BY scenario_id, sample", (row["id"],)
@@ -401,6 +431,7 @@ def _outcome(store: Store, scenario: Any, sample: Any, finding_ids: list[str], p
             problems.append("no notification was delivered: " + "; ".join(
                 f"{m['channel']} to {m['target']}: {m['status']} {m['last_error'] or ''}".strip() for m in messages))
     return SampleOutcome(
+        state_path=str(store.path),
         scenario_id=scenario.id,
         sample=sample.log,
         severity=scenario.severity,
@@ -445,6 +476,27 @@ def _replay_one(store: Store, config: Any, engine: Any, scenario: Any, sample: A
     return _outcome(store, scenario, sample, new, [])
 
 
+def exercise_root(live_state: Path) -> Path:
+    """Where isolated exercise states are kept: `<state>.exercises/` next to the live state."""
+    return live_state.expanduser().resolve().parent / f"{live_state.stem}.exercises"
+
+
+def _isolated_config(config: Any, checklist: Any, exercise_id: str, index: int, scenario_id: str) -> Any:
+    """A fresh state for one replayed sample, kept under the exercise's directory (0700); its
+    meta names the exercise and the live state that records it."""
+    from detector.config import Config
+
+    directory = exercise_root(config.state) / exercise_id
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.parent.chmod(0o700)
+    state = directory / f"{index:03d}-{scenario_id}.db"
+    with Store(state) as store, store.transaction():
+        store.set_meta("exercise.id", exercise_id)
+        store.set_meta("exercise.record", str(config.state.expanduser().resolve()))
+    return Config(path=None, state=state, checklist=checklist.directory, escalation=config.escalation,
+                  timezone="UTC", process=config.process)
+
+
 def run_exercise(
     config: Any,
     checklist: Any,
@@ -456,7 +508,6 @@ def run_exercise(
 ) -> Exercise:
     """Replay every positive sample of the selected scenarios (default: all active ones), record
     the exercise in the live state and return it."""
-    from detector.config import Config
     from detector.detection.engine import DetectionEngine
     from detector.errors import UsageError
     from detector.state.lock import StateLock
@@ -469,6 +520,7 @@ def run_exercise(
     selected = [s for s in active if not only or s.id in only]
     engine = DetectionEngine(checklist)
     started = datetime.now(timezone.utc)
+    exercise_id = "EX-" + stable_hash(iso(now), started.timestamp(), [s.id for s in selected], length=10)
     results: list[SampleOutcome] = []
     with tempfile.TemporaryDirectory(prefix="logwarden-exercise-") as tmp:
         for index, (scenario, sample) in enumerate((s, x) for s in selected for x in s.samples if x.positive):
@@ -479,14 +531,13 @@ def run_exercise(
                 with StateLock(config.state, "exercise"), Store(config.state) as store:
                     results.append(_replay_one(store, config, engine, scenario, sample, workdir, now, stdout_is_data))
             else:
-                isolated = Config(path=None, state=workdir / "state.db", checklist=checklist.directory,
-                                  escalation=config.escalation, timezone="UTC", process=config.process)
+                isolated = _isolated_config(config, checklist, exercise_id, index, scenario.id)
                 with Store(isolated.state) as store:
                     results.append(_replay_one(store, isolated, engine, scenario, sample, workdir, now, stdout_is_data))
             shutil.rmtree(workdir, ignore_errors=True)
     elapsed = datetime.now(timezone.utc) - started
     exercise = Exercise(
-        id="EX-" + stable_hash(iso(now), started.timestamp(), [s.id for s in selected], length=10),
+        id=exercise_id,
         started_at=now,
         finished_at=now + elapsed,
         mode="live" if live else "isolated",
@@ -497,3 +548,50 @@ def run_exercise(
     with Store(config.state) as store:
         record_exercise(store, exercise)
     return exercise
+
+
+# --- practising the acknowledgement -------------------------------------------------------------
+
+
+def find_drill_state(live_state: Path, incident_id: str) -> Path | None:
+    """The kept isolated exercise state holding `incident_id` (an id or a unique prefix of one),
+    newest exercise first; None when no exercise state has it."""
+    root = exercise_root(live_state)
+    if not root.is_dir():
+        return None
+    candidates = sorted(root.glob("EX-*/*.db"), key=lambda p: (p.stat().st_mtime, str(p)), reverse=True)
+    from escalation.engine.incidents import IncidentTable
+
+    for path in candidates:
+        with Store(path) as store:
+            has_incidents = store.execute("SELECT 1 FROM sqlite_master WHERE name = 'incidents'").fetchone()
+            if has_incidents and IncidentTable(store).find(incident_id.strip()):
+                return path
+    return None
+
+
+def record_drill_ack(store: Store, incident_id: str, at: datetime, by: str) -> bool:
+    """Record that a person acknowledged the exercise incident `incident_id` held by `store`,
+    in the exercise result that raised it (in the live state the exercise was recorded in).
+    Returns whether a result was updated (the first acknowledgement counts)."""
+    record = store.get_meta("exercise.record")
+    exercise_id = store.get_meta("exercise.id")
+    if record is not None and Path(record) != store.path.resolve():
+        if not Path(record).exists():
+            return False
+        with Store(Path(record)) as live:
+            return _update_ack(live, incident_id, exercise_id, str(store.path.resolve()), at, by)
+    return _update_ack(store, incident_id, None, None, at, by)
+
+
+def _update_ack(store: Store, incident_id: str, exercise_id: str | None, state_path: str | None,
+                at: datetime, by: str) -> bool:
+    migrate_exercise(store)
+    sql = ("UPDATE exercise_results SET acknowledged_at = ?, acknowledged_by = ?"
+           " WHERE incident_id = ? AND acknowledged_at IS NULL")
+    params: list[Any] = [iso(at), by, incident_id]
+    if exercise_id is not None:
+        sql += " AND exercise_id = ? AND state_path = ?"
+        params += [exercise_id, state_path]
+    with store.transaction():
+        return store.execute(sql, params).rowcount > 0

@@ -7,13 +7,12 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetections
 
@@ -31,6 +30,9 @@ from detector.checklist.model import (
     Sample,
     Scenario,
 )
+from detector.checklist.patterns import re2_problem
+from detector.checklist.sigma import Defaults
+from detector.checklist.sigma.checklist import checklist_sigma
 from detector.durations import parse_duration
 from detector.errors import RuleError
 from detector.model import SEVERITIES
@@ -39,11 +41,12 @@ from detector.yamlsafe import LineDict, LineList, YamlProblem, load_yaml_file
 
 SUPPORTED_MODIFIERS = frozenset(
     {"contains", "startswith", "endswith", "re", "i", "m", "s", "cidr", "all", "exists",
-     "gt", "gte", "lt", "lte", "cased"}
+     "gt", "gte", "lt", "lte", "cased", "base64", "base64offset", "utf16le", "utf16be", "utf16",
+     "wide", "windash", "fieldref"}
 )
 _CHECKLIST_KEYS = {
     "schema", "version", "title", "owner", "review_interval", "reviews", "scenarios",
-    "lateness", "evidence_cap", "reopen_after",
+    "lateness", "evidence_cap", "reopen_after", "sigma", "sigma_placeholders",
 }
 _SCENARIO_KEYS = {
     "id", "version", "title", "description", "status", "owner", "severity", "confidence",
@@ -85,6 +88,19 @@ def _plain(node: Any) -> Any:
     return node
 
 
+def as_date(value: Any) -> date | None:
+    """A YAML date, written bare (`2026-12-07`) or quoted (`'2026-12-07'`, as yaml.safe_dump
+    writes it); None for anything else."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
 def content_hash(data: LineDict) -> str:
     """Hash of a scenario's content; version and review date are not content."""
     plain = {k: v for k, v in _plain(data).items() if k not in _HASH_EXCLUDED}
@@ -92,17 +108,15 @@ def content_hash(data: LineDict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def re2_problem(pattern: str) -> str | None:
-    """Compile with RE2 (the engine pyarrow uses); None when fine, else RE2's complaint."""
-    try:
-        pc.match_substring_regex(pa.array([""], pa.string()), pattern=pattern)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        return str(exc).split(":", 1)[-1].strip() or str(exc)
-    return None
+def load_checklist(
+    directory: Path | None = None, sigma: Sequence[Path] = (), *, require_samples: bool = False
+) -> Checklist:
+    """Load `directory` (default: the bundled checklist) and the Sigma rules it names, plus
+    `sigma` paths; raise RuleError listing every problem.
 
-
-def load_checklist(directory: Path | None = None) -> Checklist:
-    """Load `directory` (default: the bundled checklist); raise RuleError listing every problem."""
+    Sample logs matter only to `rules test` (`require_samples`): a checklist copied out of the
+    repository (`cp -r rules /etc/logwarden/`) or installed from a wheel has none next to it,
+    which is no reason to refuse to detect."""
     bundled = directory is None
     directory = (directory or bundled_checklist_dir()).resolve()
     problems = _Problems()
@@ -118,9 +132,7 @@ def load_checklist(directory: Path | None = None) -> Checklist:
     if not isinstance(meta, LineDict):
         raise RuleError(f"{meta_path}:1: checklist.yaml must be a mapping")
     settings = _checklist_settings(meta_path, meta, problems)
-    # An installed wheel ships the bundled scenarios without the repository's sample_logs/:
-    # the samples are then untestable here, which is no reason to refuse to detect.
-    settings["check_sample_files"] = not bundled or (directory.parent / "sample_logs").is_dir()
+    settings["check_sample_files"] = require_samples
     scenario_dir = directory / str(meta.get("scenarios", "scenarios"))
     files = sorted(scenario_dir.glob("*.yaml")) if scenario_dir.is_dir() else []
     if not files:
@@ -146,8 +158,12 @@ def load_checklist(directory: Path | None = None) -> Checklist:
         scenarios.append(scenario)
     _check_duplicate_ids(declared, problems)
     _check_references(scenarios, raw_by_id, problems)
+    defaults = Defaults(owner=settings["owner"], reopen_after=settings["reopen_after"])
+    sigma_load = checklist_sigma(meta_path, meta, list(sigma), defaults, {s.id for s in scenarios})
+    problems.items.extend(sigma_load.problems)
     if problems.items:
         raise RuleError(problems.items)
+    scenarios.extend(sigma_load.scenarios)
     digest = hashlib.sha256(
         json.dumps(sorted((s.id, s.version, s.content_hash) for s in scenarios)).encode()
     ).hexdigest()[:16]
@@ -163,11 +179,19 @@ def load_checklist(directory: Path | None = None) -> Checklist:
         evidence_cap=settings["evidence_cap"],
         content_hash=digest,
         bundled=bundled,
+        extra={"sigma": sigma_load} if sigma_load.outcomes else {},
     )
 
 
 def _duration(source: Path, node: LineDict, key: str, default: timedelta, problems: _Problems) -> timedelta:
     if key not in node:
+        return default
+    value = node[key]
+    if isinstance(value, int) and not isinstance(value, bool):
+        # `timespan: 5` would silently mean 5 seconds where 5 minutes was likely meant (the
+        # policy file refuses bare numbers for the same reason): ask for the unit
+        problems.add(source, node.line_of(key), f"{key} {value} has no unit; write e.g. {key}: {value}m "
+                                                f"(or {value}s, {value}h; units s, m, h, d, w)")
         return default
     try:
         value = parse_duration(node[key])
@@ -197,10 +221,10 @@ def _checklist_settings(path: Path, meta: LineDict, problems: _Problems) -> dict
         problems.add(path, meta.line_of("reviews"), "reviews must be a list of {date, by, note}")
         node = LineList()
     for index, item in enumerate(node):
-        if not isinstance(item, LineDict) or not isinstance(item.get("date"), date) or not item.get("by"):
+        if not isinstance(item, LineDict) or not isinstance(as_date(item.get("date")), date) or not item.get("by"):
             problems.add(path, node.line_of(index), "each review needs `date: YYYY-MM-DD`, `by: <name>` and `note`")
             continue
-        reviews.append(Review(date=item["date"], by=str(item["by"]), note=str(item.get("note", ""))))
+        reviews.append(Review(date=as_date(item["date"]), by=str(item["by"]), note=str(item.get("note", ""))))
     evidence_cap = meta.get("evidence_cap", 20)
     if not isinstance(evidence_cap, int) or isinstance(evidence_cap, bool) or not 1 <= evidence_cap <= 1000:
         problems.add(path, meta.line_of("evidence_cap"), "evidence_cap must be an integer between 1 and 1000")
@@ -229,6 +253,19 @@ def _str_list(path: Path, node: LineDict, key: str, problems: _Problems, hint: s
     return list(value)
 
 
+def _notes(value: Any) -> tuple[str, ...]:
+    """Free-text notes for people (false positives, references). Lenient on purpose: an
+    unquoted `A job: ...` is a one-key mapping in YAML, and is shown as the text it was."""
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            out.extend(f"{k}: {v}" for k, v in item.items())
+        elif item is not None:
+            out.append(str(item))
+    return tuple(out)
+
+
 def _scenario(
     path: Path, data: LineDict, root: Path, settings: dict[str, Any], problems: _Problems
 ) -> Scenario | None:
@@ -239,11 +276,13 @@ def _scenario(
     attack = _attack(path, data, problems)
     provenance = _provenance(path, data, problems)
     requires = _requires(path, data, problems)
-    last_reviewed = data.get("last_reviewed")
+    last_reviewed = as_date(data.get("last_reviewed"))
     if "last_reviewed" in data and not isinstance(last_reviewed, date):
         problems.add(path, data.line_of("last_reviewed"), "last_reviewed must be a date such as 2026-11-01")
         last_reviewed = None
     custom_fields = tuple(_str_list(path, data, "custom_fields", problems, "[new_role]"))
+    falsepositives = _notes(data.get("falsepositives"))
+    references = _notes(data.get("references"))
     known_fields = set(ECS_FIELDS) | set(custom_fields)
     rules = _rules(path, data, known_fields, problems)
     correlation = _correlation(path, data, known_fields, problems)
@@ -251,7 +290,7 @@ def _scenario(
     # an empty mapping only: a rule dropped for its own problems is already reported
     if isinstance(data.get("rules"), LineDict) and not data["rules"] and correlation is None:
         problems.add(path, data.line_of("rules"), "a scenario needs at least one rule (or a correlation chaining other scenarios)")
-    samples = _samples(path, data, root, problems, settings.get("check_sample_files", True))
+    samples = _samples(path, data, root, problems, settings["check_sample_files"])
     reopen_after = _duration(path, data, "reopen_after", settings["reopen_after"], problems)
     if len(problems.items) > before:
         return None
@@ -276,6 +315,9 @@ def _scenario(
         path=path,
         content_hash=content_hash(data),
         description=str(data.get("description", "")),
+        tags=tuple(f"attack.{t.lower()}" for t in attack),
+        falsepositives=falsepositives,
+        references=references,
     )
 
 
@@ -441,6 +483,10 @@ def _check_item(
                 line,
                 f"rule {rule!r}: unknown modifier {modifier!r}; use one of {', '.join(sorted(SUPPORTED_MODIFIERS))}",
             )
+    if "fieldref" in modifiers:
+        for other in value if isinstance(value, list) else [value]:
+            if other not in known_fields:
+                problems.add(path, line, f"rule {rule!r}: fieldref names {other!r}, which is not a field of the event frame")
     if "re" in modifiers:
         for pattern in value if isinstance(value, list) else [value]:
             if not isinstance(pattern, str):
@@ -521,9 +567,7 @@ def _correlation(path: Path, data: LineDict, known_fields: set[str], problems: _
     )
 
 
-def _samples(
-    path: Path, data: LineDict, root: Path, problems: _Problems, check_files: bool = True
-) -> tuple[Sample, ...]:
+def _samples(path: Path, data: LineDict, root: Path, problems: _Problems, check_files: bool) -> tuple[Sample, ...]:
     node = data.get("samples")
     if node is None:
         return ()
@@ -537,7 +581,8 @@ def _samples(
             problems.add(path, line, "each sample needs `log: sample_logs/...` and `expect: [...]` (an empty list for a negative sample)")
             continue
         if check_files and not (root / item["log"]).exists():
-            problems.add(path, item.line_of("log"), f"sample log {item['log']!r} not found (a file or directory, relative to {root})")
+            problems.add(path, item.line_of("log"), f"sample log {item['log']!r} not found (a file or directory, relative to {root}); "
+                         "`rules test` needs the samples next to the checklist")
         expected = []
         for position, entry in enumerate(item["expect"]):
             if not isinstance(entry, LineDict) or not isinstance(entry.get("entity"), dict):

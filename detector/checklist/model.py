@@ -102,6 +102,14 @@ class Scenario:
     path: Path
     content_hash: str
     description: str = ""
+    # Classes a chain can name: Sigma tags as written (`attack.t1190`, `attack.initial-access`,
+    # `cve.2021-44228`), and for every scenario its ATT&CK ids as `attack.t...` tags.
+    tags: tuple[str, ...] = ()
+    author: str = ""
+    created: date | None = None
+    modified: date | None = None
+    references: tuple[str, ...] = ()
+    falsepositives: tuple[str, ...] = ()
 
     @property
     def threshold(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import click
 
 from detector.config import Config, load_config
 from detector.errors import UsageError
+from detector.state.failures import state_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,8 +41,14 @@ def state_options(func: F) -> F:
                   help="SQLite state file (overrides the config)")
     @functools.wraps(func)
     def wrapper(*args: Any, config_path: Path | None, state_path: Path | None, **kwargs: Any) -> Any:
-        kwargs["config"] = load_config(config_path, state_path)
-        return func(*args, **kwargs)
+        config = kwargs["config"] = load_config(config_path, state_path)
+        try:
+            return func(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:  # one line naming the state and what to do
+            failure = state_failure(exc, config.state)
+            if failure is None:
+                raise
+            raise failure from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -57,11 +65,27 @@ def now_option(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def wait_option(func: F) -> F:
+    """--wait SECONDS: wait for another run holding the state instead of exiting 75 at once."""
+    return click.option(
+        "--wait", "wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+        help="if another logwarden run holds the state, wait up to this long for it (default: exit 75 at once)",
+    )(func)
+
+
 def format_option(*choices: str, default: str = "text") -> Callable[[F], F]:
     return click.option(
         "--format", "fmt", type=click.Choice(list(choices)), default=default, show_default=True,
         help="output format; json prints one document on stdout",
     )
+
+
+def sigma_option(func: F) -> F:
+    """--sigma PATH (repeatable): Sigma rule files or folders loaded next to the checklist."""
+    return click.option(
+        "--sigma", "sigma_paths", multiple=True, type=click.Path(path_type=Path),
+        help="Sigma rule file or folder, loaded next to the checklist's scenarios (repeatable)",
+    )(func)
 
 
 def emit_json(document: Any) -> None:

@@ -6,10 +6,13 @@ This is the one place where `detector` and `escalation` meet.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import click
 
+from detector.daemon.log import command_logging
 from detector.errors import LogwardenError, ProblemsError
 from detector.textsafe import terminal_safe
 
@@ -25,6 +28,7 @@ _COMMAND_MODULES = {
     "escalation": "escalation.cli.incidents",
     "report": "escalation.cli.reports",
     "exercise": "escalation.cli.reports",
+    "doctor": "detector.cli.doctor",
 }
 _loaded: set[str] = set()
 
@@ -50,8 +54,17 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+_debug = {"on": False}
+
+
+def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    _debug["on"] = value or os.environ.get("LOGWARDEN_DEBUG", "") not in ("", "0")
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="logwarden")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help="on an error, print the Python traceback too (for a bug report)")
 def cli() -> None:
     """logwarden: log-based security incident detection with a real escalation path."""
 
@@ -67,8 +80,18 @@ def build_cli() -> click.Group:
     return cli
 
 
+def _fail(exc: BaseException, line: str, code: int) -> None:
+    """One line on stderr (the traceback before it only with --debug), then exit."""
+    if _debug["on"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    click.echo(line, err=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turn typed errors into one clear line and an exit code."""
+    _debug["on"] = os.environ.get("LOGWARDEN_DEBUG", "") not in ("", "0")
+    command_logging()
     try:
         code = cli.main(args=argv, prog_name="logwarden", standalone_mode=False)
     except click.exceptions.Abort:
@@ -83,8 +106,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"logwarden: {len(exc.problems)} problem(s); nothing was applied", err=True)
         sys.exit(exc.exit_code)
     except LogwardenError as exc:
-        click.echo(f"logwarden: error: {terminal_safe(str(exc), limit=None)}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(exc, f"logwarden: error: {terminal_safe(str(exc), limit=None)}", exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with --debug
+        _fail(exc, terminal_safe(f"logwarden: internal error: {type(exc).__name__}: {exc} (run again with "
+                                 "--debug for the traceback, and report it)", limit=None), 1)
     sys.exit(code if isinstance(code, int) else 0)

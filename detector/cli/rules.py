@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from detector.checklist import load_checklist
-from detector.cli.common import emit_json, format_option, now_option, say, state_options
+from detector.cli.common import emit_json, format_option, now_option, say, sigma_option, state_options
 from detector.cli.matchview import MatchSummary, match_files
 from detector.cli.root import cli
 from detector.config import Config
+from detector.errors import ProblemsError
 from detector.textsafe import terminal_safe
 
 checklist_option = click.option(
@@ -26,18 +27,36 @@ def rules() -> None:
 
 @rules.command()
 @checklist_option
-def validate(checklist_dir: Path | None) -> None:
+@sigma_option
+@format_option("text", "json")
+def validate(checklist_dir: Path | None, sigma_paths: tuple[Path, ...], fmt: str) -> None:
     """Check every scenario; print every problem as file:line, exit 2 if any."""
-    checklist = load_checklist(checklist_dir)
-    say(f"checklist {checklist.version}: {len(checklist.scenarios)} scenarios, no problems")
+    if fmt == "text":
+        checklist = load_checklist(checklist_dir, sigma_paths)
+        say(f"checklist {checklist.version}: {len(checklist.scenarios)} scenarios, no problems")
+        sigma = checklist.extra.get("sigma")
+        if sigma is not None:
+            from detector.checklist.sigma.report import totals_lines
+
+            for line in totals_lines(sigma):
+                say(terminal_safe(line))
+        return
+    try:
+        checklist = load_checklist(checklist_dir, sigma_paths)
+    except ProblemsError as exc:
+        emit_json({"ok": False, "problems": exc.problems})
+        click.get_current_context().exit(exc.exit_code)
+    emit_json({"ok": True, "problems": [], "checklist": {
+        "version": checklist.version, "directory": str(checklist.directory), "scenarios": len(checklist.scenarios)}})
 
 
 @rules.command(name="list")
 @checklist_option
+@sigma_option
 @format_option("text", "json")
-def list_rules(checklist_dir: Path | None, fmt: str) -> None:
+def list_rules(checklist_dir: Path | None, sigma_paths: tuple[Path, ...], fmt: str) -> None:
     """List the scenarios of the checklist."""
-    checklist = load_checklist(checklist_dir)
+    checklist = load_checklist(checklist_dir, sigma_paths)
     rows = [
         {
             "id": s.id,
@@ -52,6 +71,8 @@ def list_rules(checklist_dir: Path | None, fmt: str) -> None:
             "provenance": [{"kind": p.kind, "ref": p.ref} for p in s.provenance],
             "last_reviewed": s.last_reviewed.isoformat() if s.last_reviewed else None,
             "owner": s.owner,
+            "tags": list(s.tags),
+            "author": s.author,
         }
         for s in checklist.scenarios
     ]
@@ -72,7 +93,7 @@ def run_samples(checklist_dir: Path | None, scenarios: tuple[str, ...], fmt: str
     """Run every scenario's positive and negative samples through the real pipeline."""
     from detector.runs.sampletest import run_checklist_tests
 
-    checklist = load_checklist(checklist_dir)
+    checklist = load_checklist(checklist_dir, require_samples=True)
     results = run_checklist_tests(checklist, list(scenarios) or None)
     failed = [r for r in results if not r.passed]
     if fmt == "json":
@@ -113,9 +134,9 @@ def history(config: Config, checklist_dir: Path | None, fmt: str, now) -> None: 
     """Checklist versions seen by this state, with what changed between them."""
     from detector.state.history import history as load_history
     from detector.state.history import overdue_reviews
-    from detector.state.store import Store
+    from detector.state.existing import open_existing
 
-    with Store(config.state) as store:
+    with open_existing(config.state) as store:
         entries = load_history(store)
     overdue = overdue_reviews(load_checklist(checklist_dir or config.checklist), now)
     if fmt == "json":
@@ -154,15 +175,46 @@ def history(config: Config, checklist_dir: Path | None, fmt: str, now) -> None: 
         say(f"overdue: {message}")
 
 
+@rules.command(name="sigma-check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@format_option("text", "json")
+def sigma_check(paths: tuple[Path, ...], fmt: str) -> int:
+    """Load Sigma rule files or folders: per rule, loaded or skipped with its reason.
+
+    Exit 0 when every in-scope rule loads, 1 when some are skipped, 2 when a file is not
+    valid Sigma (each such problem names its file and line)."""
+    from detector.checklist.sigma.checklist import check_paths
+    from detector.checklist.sigma.report import logsource_table, rule_lines, totals_lines
+
+    load = check_paths(list(paths))
+    if fmt == "json":
+        emit_json({"problems": list(load.problems), "rules": [o.to_dict() for o in load.outcomes],
+                   "in_scope": load.in_scope, "loaded": load.count("loaded")})
+    elif load.problems:
+        for line in load.problems:
+            say(terminal_safe(line, limit=None))
+    else:
+        for line in [*rule_lines(load), *totals_lines(load), *logsource_table(load)]:
+            say(terminal_safe(line, limit=None))
+    if load.problems:
+        say(f"logwarden: {len(load.problems)} problem(s) (file:line above); nothing was loaded", to_stderr=True)
+        return 2
+    return 1 if load.count("skipped") else 0
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @checklist_option
+@sigma_option
 @format_option("text", "json")
 @click.option("--all", "show_all", is_flag=True, help="also list parsed lines that match no rule")
 @click.option("--timezone", "timezone_name", default=None, help="zone for timestamps without one")
-def match(files: tuple[Path, ...], checklist_dir: Path | None, fmt: str, show_all: bool, timezone_name: str | None) -> None:
+def match(
+    files: tuple[Path, ...], checklist_dir: Path | None, sigma_paths: tuple[Path, ...], fmt: str, show_all: bool,
+    timezone_name: str | None,
+) -> None:
     """Per-line rule hits and extracted fields (stateless, for debugging rules)."""
-    checklist = load_checklist(checklist_dir)
+    checklist = load_checklist(checklist_dir, sigma_paths)
     summary = MatchSummary()
     rows = match_files(list(files), checklist, summary, timezone_name, show_all)
     if fmt == "json":

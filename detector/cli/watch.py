@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from detector.cli.common import parse_now, state_options
+from detector.cli.common import parse_now, sigma_option, state_options
 from detector.cli.root import cli
 from detector.config import Config, load_config
 from detector.daemon.log import FORMATS, setup_logging
@@ -77,12 +77,13 @@ class CliLoader:
     initial: Config
     checklist_dir: Path | None
     escalate: bool
+    sigma: tuple[Path, ...] = ()
 
     def load_config(self) -> Config:
         return load_config(self.initial.path, self.initial.state)
 
     def load_engine(self, config: Config) -> DetectionEngine:
-        return load_engine(self.checklist_dir or config.checklist)
+        return load_engine(self.checklist_dir or config.checklist, sigma=self.sigma)
 
     def open_escalator(self, store: Store, config: Config) -> Escalator | None:
         if not self.escalate:
@@ -101,6 +102,7 @@ def _seconds(minimum: float) -> click.FloatRange:
 @state_options
 @click.option("--checklist", "checklist_dir", type=click.Path(path_type=Path), default=None,
               help="checklist directory (default: the config's, else the bundled one)")
+@sigma_option
 @click.option("--no-escalate", is_flag=True, help="record findings but do not run the escalation engine")
 @click.option("--now", "now_text", default=None, metavar="ISO8601",
               help="start the daemon's clock at this instant (it then advances in real time); for tests")
@@ -126,6 +128,7 @@ def watch(
     paths: tuple[Path, ...],
     config: Config,
     checklist_dir: Path | None,
+    sigma_paths: tuple[Path, ...],
     no_escalate: bool,
     now_text: str | None,
     metrics_addr: str | None,
@@ -159,7 +162,7 @@ def watch(
     )
     daemon = Daemon(
         options,
-        CliLoader(initial=config, checklist_dir=checklist_dir, escalate=not no_escalate),
+        CliLoader(initial=config, checklist_dir=checklist_dir, escalate=not no_escalate, sigma=tuple(sigma_paths)),
         logger,
         clock=Clock(parse_now(now_text) if now_text else None),
     )

@@ -110,6 +110,27 @@ def setup_logging(fmt: str = "text", stream: IO[str] | None = None, level: int =
     return logger
 
 
+class CommandLogHandler(logging.Handler):
+    """For the commands other than `watch`: `logwarden: warning: event key=value ...` on the
+    stderr of the moment (looked up per record, so a replaced sys.stderr is followed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parts = [f"logwarden: {record.levelname.lower()}: {_text_value(record.getMessage())}"]
+            parts.extend(f"{key}={_text_value(value)}" for key, value in _fields(record).items())
+            sys.stderr.write(" ".join(parts) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+def command_logging() -> None:
+    """Give the `logwarden` logger a stderr handler unless one is set (the daemon sets its own)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        logger.addHandler(CommandLogHandler(logging.WARNING))
+        logger.propagate = False
+
+
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
     """Log `event` with structured fields (fields that are None are left out)."""
     logger.log(level, event, extra={"fields": {k: v for k, v in fields.items() if v is not None}})

@@ -73,6 +73,25 @@ class _SnapshotCollector(Collector):
         yield defects
 
 
+SnapshotCollector = _SnapshotCollector  # the cron job's metrics file exports the same series
+
+
+def read_snapshot(store: Any) -> StateSnapshot:
+    """Incidents, outbox messages and open defects as counts (escalation tables may not exist
+    yet when escalation never ran: those counts are then empty)."""
+    tables = {r[0] for r in store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    incidents = {
+        (r[0], r[1]): int(r[2]) for r in store.execute(
+            "SELECT scenario_id, status, COUNT(*) FROM incidents WHERE exercise = 0 GROUP BY 1, 2")
+    } if "incidents" in tables else {}
+    notifications = {
+        (r[0], r[1]): int(r[2]) for r in store.execute("SELECT channel, status, COUNT(*) FROM outbox GROUP BY 1, 2")
+    } if "outbox" in tables else {}
+    defects = {r[0]: int(r[1]) for r in store.execute(
+        "SELECT kind, COUNT(*) FROM defects WHERE status = 'open' GROUP BY kind")}
+    return StateSnapshot(incidents=incidents, notifications=notifications, defects_open=defects)
+
+
 class Metrics:
     """Every series the daemon exports."""
 

@@ -32,6 +32,8 @@ from sigma.types import (
     SigmaCIDRExpression,
     SigmaCompareExpression,
     SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
@@ -48,9 +50,10 @@ KEYWORD_FIELD = "log.original"  # Sigma keyword (field-less) detections search t
 class FrameView:
     """One batch's columns as Arrow arrays, with per-field caches (lower-cased text, numbers)."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, parent: FrameView | None = None, rows: np.ndarray | None = None) -> None:
         self.frame = frame
-        self.n = len(frame)
+        self.parent, self.rows = parent, rows  # a view of some rows of `parent` only
+        self.n = len(frame) if rows is None else len(rows)
         self._arrays: dict[str, pa.Array | None] = {}
         self._lower: dict[str, pa.Array] = {}
         self._text: dict[str, pa.Array] = {}
@@ -58,9 +61,16 @@ class FrameView:
         self.masks: dict[Any, np.ndarray] = {}  # leaf key -> mask (shared across rules)
         self.candidates: dict[str, np.ndarray] = {}  # field -> row indices passing the prefilter
 
+    def subset(self, rows: np.ndarray) -> FrameView:
+        """A view of `rows` only; its columns are taken from this view's, lazily."""
+        return FrameView(self.frame, parent=self, rows=rows)
+
     def array(self, field: str) -> pa.Array | None:
         if field not in self._arrays:
-            if field not in self.frame.columns:
+            if self.parent is not None:
+                whole = self.parent.array(field)
+                self._arrays[field] = None if whole is None else whole.take(pa.array(self.rows))
+            elif field not in self.frame.columns:
                 self._arrays[field] = None
             else:
                 series = self.frame[field]
@@ -140,6 +150,7 @@ class Leaf:
     evaluate: Callable[[FrameView], np.ndarray]
     pattern: str | None = None  # RE2 pattern usable in the field's combined prefilter
     ignore_case: bool = True
+    literal: str | None = None  # text every match contains (the longest plain part of a wildcard value)
 
 
 def _string_leaf(field: str, value: SigmaString) -> Leaf:
@@ -194,6 +205,7 @@ def _string_leaf(field: str, value: SigmaString) -> Leaf:
         evaluate=_prefiltered(field, match),
         pattern=prefilter,
         ignore_case=ignore_case,
+        literal=max((part for part in parts if isinstance(part, str)), key=len, default=None),
     )
 
 
@@ -315,7 +327,27 @@ def _bool_leaf(field: str, value: SigmaBool) -> Leaf:
     return Leaf(key=("bool", field, needle), field=field, evaluate=evaluate)
 
 
-def make_leaf(field: str, value: Any) -> Leaf:
+def _fieldref_leaf(field: str, value: SigmaFieldReference) -> Leaf:
+    """`field|fieldref: other`: the two columns hold the same value on the row (compared
+    without case, like every Sigma string match; missing on either side is no match)."""
+    other = value.field
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        left, right = view.lower(field), view.lower(other)
+        if left is None or right is None:
+            return np.zeros(view.n, dtype=bool)
+        return _to_bool(pc.equal(left, right))
+
+    return Leaf(key=("fieldref", field, other), field=field, evaluate=evaluate)
+
+
+def make_leaf(field: str, value: Any) -> Expr:
+    """One test of `field` against a Sigma value; an expansion (base64offset, windash) is
+    the OR of its variants."""
+    if isinstance(value, SigmaExpansion):
+        return ("or", [make_leaf(field, v) for v in value.values])
+    if isinstance(value, SigmaFieldReference):
+        return _fieldref_leaf(field, value)
     if isinstance(value, SigmaString):
         return _string_leaf(field, value)
     if isinstance(value, SigmaRegularExpression):
@@ -344,7 +376,7 @@ def compile_condition(node: Any) -> Expr:
     if isinstance(node, ConditionAND):
         return ("and", [compile_condition(a) for a in node.args])
     if isinstance(node, ConditionOR):
-        return ("or", [compile_condition(a) for a in node.args])
+        return ("or", _merge_equalities([compile_condition(a) for a in node.args]))
     if isinstance(node, ConditionNOT):
         return ("not", compile_condition(node.args[0]))
     if isinstance(node, ConditionFieldEqualsValueExpression):
@@ -354,11 +386,43 @@ def compile_condition(node: Any) -> Expr:
     raise RuleError(f"unsupported condition element {type(node).__name__}")
 
 
+def _merge_equalities(children: list[Expr]) -> list[Expr]:
+    """OR-ed equality tests of one field (a list of user agents, of paths) -> one set
+    membership test: one pass over the column instead of one per value."""
+    groups: dict[tuple[str, bool], list[Leaf]] = {}
+    for child in children:
+        if isinstance(child, Leaf) and child.key[0] == "eq":
+            groups.setdefault((child.field, child.key[3]), []).append(child)
+    merged = {
+        (field, cased): _in_leaf(field, [leaf.key[2] for leaf in group], cased)
+        for (field, cased), group in groups.items() if len(group) > 2
+    }
+    out = [
+        c for c in children
+        if not (isinstance(c, Leaf) and c.key[0] == "eq" and (c.field, c.key[3]) in merged)
+    ]
+    return out + list(merged.values())
+
+
+def _in_leaf(field: str, needles: list[str], cased: bool) -> Leaf:
+    values = pa.array(sorted(set(needles)), pa.string())
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        arr = view.text(field) if cased else view.lower(field)
+        if arr is None:
+            return np.zeros(view.n, dtype=bool)
+        return _to_bool(pc.is_in(arr, value_set=values.cast(arr.type)))
+
+    return Leaf(key=("in", field, tuple(values.to_pylist()), cased), field=field, evaluate=evaluate)
+
+
 def _keyword(value: Any) -> Any:
     """A keyword is searched anywhere in the raw line: `*value*`, built from the parsed parts
     so escaped wildcards and backslashes stay as written; numbers are searched as text."""
     if isinstance(value, SigmaNumber):
         value = SigmaString(str(value.number))
+    if isinstance(value, SigmaExpansion):
+        return SigmaExpansion([_keyword(v) for v in value.values])
     if not isinstance(value, SigmaString):
         return value
     if not value.startswith(SpecialChars.WILDCARD_MULTI):

@@ -1,5 +1,5 @@
 """Finding confidence: the scenario's prior, raised by evidence beyond the threshold and by
-corroboration from other scenarios on the same entity (noisy-OR), every step explained.
+corroboration from other scenarios on the same actor (noisy-OR), every step explained.
 
 Monotone by construction: each term can only multiply the remaining doubt `1 - c` by a
 factor <= 1, and a stored confidence is never lowered.
@@ -37,6 +37,24 @@ def _evidence_term(scenario: Scenario, finding: Rated) -> tuple[float, str | Non
     return factor, f"{observed} {what}, {observed / threshold:.1f}x the threshold of {threshold}"
 
 
+# Entity fields that say where something happened, not who did it: every finding on a host
+# shares its name, so sharing only these corroborates nothing (one account's sudo failures say
+# nothing about another account's root shell on the same machine).
+CONTEXT_FIELDS = frozenset({"host.name", "host.hostname", "service.name"})
+
+
+def shared_entity(finding: Rated, scenario: Scenario | None, other: Rated) -> dict[str, str]:
+    """The entity values `other` shares with `finding` that let it corroborate: at least one of
+    the finding's actor fields (its entity minus CONTEXT_FIELDS; all of them when its entity is
+    only context, e.g. a host). Empty: no corroboration."""
+    shared = {k: v for k, v in sorted(finding.entity.items()) if other.entity.get(k) == v}
+    fields = scenario.entity if scenario is not None else tuple(finding.entity)
+    actors = [f for f in fields if f not in CONTEXT_FIELDS]
+    if actors and not any(f in shared for f in actors):
+        return {}
+    return shared
+
+
 def _overlaps(a: Rated, b: Rated) -> bool:
     return a.first_seen - CORROBORATION_WINDOW <= b.last_seen and b.first_seen <= a.last_seen + CORROBORATION_WINDOW
 
@@ -59,14 +77,15 @@ def compute(finding: Rated, checklist: Checklist, others: list[Peer]) -> tuple[f
             continue
         if not _overlaps(finding, other):
             continue
+        shared_values = shared_entity(finding, scenario, other)
+        if not shared_values:
+            continue
         other_scenario = checklist.scenario(other.scenario_id)
         other_prior = other_scenario.confidence if other_scenario else other.confidence
         independent = not set(other.log_kinds) & set(finding.log_kinds)
         weight = OTHER_KIND_WEIGHT if independent else SAME_KIND_WEIGHT
         strength = weight * other_prior
-        shared = ", ".join(
-            f"{k}={v}" for k, v in sorted(finding.entity.items()) if other.entity.get(k) == v
-        )
+        shared = ", ".join(f"{k}={v}" for k, v in shared_values.items())
         kinds = "/".join(other.log_kinds) or "?"
         why = f"corroborated by {other.scenario_id} ({kinds}{', another log kind' if independent else ''}) on {shared}"
         if strength > best.get(other.scenario_id, (0.0, ""))[0]:

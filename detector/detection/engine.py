@@ -3,6 +3,7 @@ batch sink. Everything it writes happens inside the batch transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -212,6 +213,6 @@ class _PeerCache:
         return sorted(found.values(), key=lambda p: p.id)
 
 
-def load_engine(directory: Path | None, now: datetime | None = None) -> DetectionEngine:
-    """Load and compile a checklist (default: the bundled one)."""
-    return DetectionEngine(load_checklist(directory))
+def load_engine(directory: Path | None, now: datetime | None = None, sigma: Sequence[Path] = ()) -> DetectionEngine:
+    """Load and compile a checklist (default: the bundled one), with extra Sigma rule paths."""
+    return DetectionEngine(load_checklist(directory, sigma))

@@ -28,7 +28,7 @@ from detector.parsing.base import ParseContext, ParseResult
 from detector.parsing.result import NO_MATCH, Verdicts, build_result
 from detector.parsing.timeloose import or_loose
 from detector.parsing.timeparse import parse_clf
-from detector.parsing.urldecode import split_target
+from detector.parsing.urldecode import split_target, target_host
 
 RAW_FIELDS = ("vhost", "client", "user", "time", "request", "status", "bytes", "referrer", "agent")
 
@@ -193,12 +193,17 @@ def parse_access(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
     verdicts = Verdicts(size)
     verdicts.fail(~matched | ~mask_of(pc.is_valid(status)) | ~mask_of(pc.is_valid(byte_count)), NO_MATCH)
 
+    request = request_columns(fields["request"], status)
     columns: dict[str, pa.Array] = {
         "source.ip": fields["client"],
         "user.name": null_if_equal(fields["user"], "-", ""),
-        **request_columns(fields["request"], status),
+        **request,
         "http.response.body.bytes": byte_count,
-        "url.domain": pc.replace_substring_regex(fields["vhost"], r":[0-9]+$", "", max_replacements=1),
+        # a proxy's absolute-form target names the host asked for; else the vhost prefix
+        "url.domain": pc.coalesce(
+            target_host(request["url.original"]),
+            pc.replace_substring_regex(fields["vhost"], r":[0-9]+$", "", max_replacements=1),
+        ),
     }
     if combined:
         columns["http.request.referrer"] = null_if_equal(fields["referrer"], "-", "")

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.parsing.arrowtext import fill_rows, mask_of, split_once, string_offsets
+from detector.parsing.arrowtext import fill_rows, group, mask_of, split_once, string_offsets, valid_mask
 
 _HEX = np.full(256, -1, dtype=np.int16)
 for _code, _char in enumerate(b"0123456789abcdef"):
@@ -27,6 +27,10 @@ _UTF8 = (
     r"|\xF4[\x80-\x8F][\x80-\xBF]{2})*$"
 )
 _ABSOLUTE = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*"
+# The host of an absolute-form target (`http://user@host:8080/p`, what proxies log) or of an
+# authority-form one (`host:443`, CONNECT).
+_ABSOLUTE_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(?P<host>\[[^\]/]*\]|[^/?#:]*)"
+_AUTHORITY_HOST = r"^(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$"
 
 
 def _decode_block(values: pa.StringArray, plus_as_space: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,3 +93,19 @@ def split_target(target: pa.Array) -> tuple[pa.Array, pa.Array]:
         stripped = pc.if_else(pc.equal(stripped, ""), "/", stripped)
         path = pc.if_else(pa.array(absolute), stripped, path)
     return percent_decode(path), percent_decode(query, plus_as_space=True)
+
+
+def target_host(target: pa.Array) -> pa.Array:
+    """The host a request target names itself: absolute-form (`http://host/p`) or
+    authority-form (`host:443`); null for the usual origin-form `/path` (regex only on the
+    few rows that do not start with `/`)."""
+    other = np.flatnonzero(valid_mask(target) & ~mask_of(pc.starts_with(target, "/")))
+    hosts = pa.nulls(len(target), pa.string())
+    if not len(other):
+        return hosts
+    subset = target.take(pa.array(other))
+    found = pc.coalesce(
+        group(pc.extract_regex(subset, _ABSOLUTE_HOST), "host"),
+        group(pc.extract_regex(subset, _AUTHORITY_HOST), "host"),
+    )
+    return fill_rows(hosts, other, found)

@@ -19,6 +19,7 @@ from detector.parsing.base import ParseContext, ParseResult
 from detector.parsing.result import NO_MATCH, Verdicts, build_result
 from detector.parsing.timeloose import parse_loose
 from detector.parsing.timeparse import parse_iso
+from detector.parsing.urldecode import target_host
 
 _QUOTED = r'"(?P<{name}>(?:[^"\\]|\\.)*)"'
 HAPROXY_PATTERN = (
@@ -35,7 +36,6 @@ ALB_PATTERN = (
     + _QUOTED.format(name="agent")
     + r"(?: .*)?$"
 )
-_URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?P<host>[^/:?#]+)"
 
 
 def _http_columns(match: pa.StructArray) -> dict[str, pa.Array]:
@@ -64,7 +64,7 @@ def parse_alb(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
     verdicts.fail(~mask_of(match.is_valid()), NO_MATCH)
     columns = _http_columns(match)
     columns["user_agent.original"] = null_if_equal(group(match, "agent"), "-", "")
-    columns["url.domain"] = group(pc.extract_regex(columns["url.original"], _URL_HOST), "host")
+    columns["url.domain"] = target_host(columns["url.original"])
     columns["service.name"] = group(match, "elb")
     timestamp = parse_iso(group(match, "time"), ctx.timezone)
     return build_result(columns, verdicts, fmt, ctx.kind or "access", timestamp)

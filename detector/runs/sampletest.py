@@ -3,6 +3,7 @@ each time, findings compared with `expect`."""
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ from pathlib import Path
 from detector.checklist.model import Checklist, Sample, Scenario
 from detector.config import Config
 from detector.detection.engine import DetectionEngine
+from detector.errors import UsageError
 from detector.model import Finding
 from detector.runs.scan import run_scan
 from detector.state.store import Store
@@ -58,7 +60,24 @@ def run_sample(engine: DetectionEngine, sample: Sample, workdir: Path, timezone_
         return store.findings(include_exercise=True)
 
 
+def check_scenario_names(checklist: Checklist, names: list[str]) -> None:
+    """Raise UsageError (exit 2) for names that are no scenario of the checklist: testing
+    nothing must not read as "0 passed, 0 failed"."""
+    known = [s.id for s in checklist.scenarios]
+    unknown = [n for n in names if n not in known]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise UsageError(
+        f"unknown scenario(s) {', '.join(hints)} in checklist {checklist.directory}; see `logwarden rules list`"
+    )
+
+
 def run_checklist_tests(checklist: Checklist, only: list[str] | None = None) -> list[SampleResult]:
+    check_scenario_names(checklist, only or [])
     engine = DetectionEngine(checklist)
     results = []
     with tempfile.TemporaryDirectory(prefix="logwarden-rules-test-") as tmp:

@@ -2,7 +2,8 @@
 
 A checkpoint record belongs to file *content*, not to a path. It is found again by device +
 inode (rename rotation) or, inside the same stream, by the hash of its first bytes (copytruncate
-copies, `.1` compressed to `.1.gz`). Before resuming, the bytes just before the offset must hash
+copies, `.1` compressed to `.1.gz`); failing that, by that hash across streams (a copy whose name
+no pattern knows, such as a `dateformat -%Y%m%d-%s` copy, or one moved by `olddir`). Before resuming, the bytes just before the offset must hash
 to what we stored; otherwise the file was rewritten and is read as new. A record that vanishes
 with unread bytes, or a live file that was truncated or replaced with nothing recoverable,
 is a *gap*: reported loudly and stored.
@@ -23,6 +24,7 @@ from detector.sources.discovery import LogFile
 from detector.sources.reader import (
     FINGERPRINT_BYTES,
     READ_ERRORS,
+    TAIL_BYTES,
     Identity,
     bytes_before,
     identify,
@@ -239,7 +241,8 @@ class Planner:
         m = _Matching(files=files, identities=identities)
         self._match_by_inode(m)
         self._match_unchanged_archives(m)
-        self._match_by_stream(m)
+        self._match_by_head(m)
+        self._skip_new_duplicates(m)
         reads = [a for index in identities if (a := self._assignment(m, index)) is not None]
         vanished = self._vanished(m, in_scope)
         reads.sort(key=lambda a: (a.file.stream, a.file.generation, str(a.file.path)))
@@ -279,20 +282,49 @@ class Planner:
                     m.claim(record, index, "unchanged")
                     break
 
-    def _match_by_stream(self, m: _Matching) -> None:
-        """Pass 2: same stream and same head => a copy or a compressed generation of a record."""
-        by_stream: dict[str, list[FileRecord]] = {}
-        for record in self.records.values():
-            by_stream.setdefault(record.stream, []).append(record)
+    def _match_by_head(self, m: _Matching) -> None:
+        """Pass 2: a file whose head is a record's => a copy or a compressed generation of it.
+        Inside the same stream any fingerprint counts; across streams (a copy named or placed
+        where no stream pattern looks: a custom `dateformat`, `olddir`) only a whole one (1 KiB
+        of timestamped lines). When several files begin like one record (logrotate `copy`
+        leaves one copy per rotation), the one with the most content resumes it; the others
+        are duplicates."""
+        contenders: dict[str, list[int]] = {}
         for index, identity in m.identities.items():
             if index in m.matched:
                 continue
-            candidates = [r for r in by_stream.get(m.files[index].stream, []) if r.head_matches(identity)]
+            stream = m.files[index].stream
+            candidates = [r for r in self.records.values() if r.head_matches(identity)
+                          and (r.stream == stream or r.fp_len >= FINGERPRINT_BYTES)]
             free = [r for r in candidates if r.uid not in m.claimed]
             if free:
-                m.claim(max(free, key=lambda r: (r.fp_len, r.offset)), index, "copy-resumed")
+                best = max(free, key=lambda r: (r.stream == stream, r.fp_len, r.offset))
+                contenders.setdefault(best.uid, []).append(index)
             elif candidates:
                 m.copies.add(index)
+        for uid, indices in contenders.items():
+            ends = {i: _content_size(m.files[i], m.identities[i]) for i in indices} if len(indices) > 1 else {}
+            keeper = max(indices, key=lambda i: (ends.get(i, 0), not m.files[i].compression))
+            m.claim(self.records[uid], keeper, "copy-resumed")
+            m.copies.update(i for i in indices if i != keeper)
+
+    @staticmethod
+    def _skip_new_duplicates(m: _Matching) -> None:
+        """Pass 3: files no record knows that share a whole fingerprint (logrotate `copy` keeps
+        the live file growing next to its copies, so each copy is the start of it): only the
+        longest is read; another is skipped once its end is verified to be the longest one's
+        bytes at the same place."""
+        groups: dict[str, list[int]] = {}
+        for index, identity in m.identities.items():
+            if index not in m.matched and index not in m.copies and len(identity.head) >= FINGERPRINT_BYTES:
+                groups.setdefault(identity.fingerprint(), []).append(index)
+        for members in (g for g in groups.values() if len(g) > 1):
+            ends = {i: _content_end(m.files[i]) for i in members}
+            keeper = max(members, key=lambda i: (ends[i][0], not m.files[i].compression))
+            for index in members:
+                size, tail = ends[index]
+                if index != keeper and size >= 0 and _bytes_at(m.files[keeper], size) == tail:
+                    m.copies.add(index)
 
     def _assignment(self, m: _Matching, index: int) -> Assignment | None:
         """What to read of one file: its (possibly new) record and the verified bytes before the
@@ -381,6 +413,35 @@ def _identify(files: list[LogFile]) -> tuple[dict[int, Identity], list[tuple[Log
         except READ_ERRORS as exc:
             unreadable.append((file, f"{type(exc).__name__}: {exc}"))
     return identities, unreadable
+
+
+def _content_size(file: LogFile, identity: Identity) -> int:
+    return identity.size if identity.size is not None else _content_end(file)[0]
+
+
+def _content_end(file: LogFile) -> tuple[int, bytes]:
+    """(size, last TAIL_BYTES) of the (decompressed) content; (-1, b"") when unreadable."""
+    try:
+        with open_log(file.path, file.compression) as handle:
+            if not file.compression:
+                size = handle.seek(0, os.SEEK_END)
+                return size, bytes_before(handle, size) or b""
+            size, tail = 0, b""
+            while block := handle.read(1 << 20):
+                size += len(block)
+                tail = (tail + block)[-TAIL_BYTES:]
+            return size, tail
+    except READ_ERRORS:
+        return -1, b""
+
+
+def _bytes_at(file: LogFile, offset: int) -> bytes | None:
+    """The TAIL_BYTES in front of `offset` in the (decompressed) content."""
+    try:
+        with open_log(file.path, file.compression) as handle:
+            return bytes_before(handle, offset)
+    except READ_ERRORS:
+        return None
 
 
 def _verified_tail(file: LogFile, record: FileRecord) -> bytes | None:

@@ -79,12 +79,18 @@ def order(files: list[LogFile]) -> list[LogFile]:
     return sorted(files, key=lambda f: (f.stream, f.generation, str(f.path)))
 
 
-def discover_paths(paths: list[Path]) -> list[LogFile]:
-    """Files named on the command line, directories walked recursively."""
-    files: dict[Path, LogFile] = {}
+def require_paths(paths: list[Path]) -> None:
+    """Every command-line path exists (checked before a run creates its state and lock)."""
     for raw in paths:
         if not raw.exists():
             raise UsageError(f"{raw}: no such file or directory")
+
+
+def discover_paths(paths: list[Path]) -> list[LogFile]:
+    """Files named on the command line, directories walked recursively."""
+    require_paths(paths)
+    files: dict[Path, LogFile] = {}
+    for raw in paths:
         if raw.is_dir():
             for path in _walk(raw):
                 files.setdefault(path.resolve(), _log_file(path.resolve(), None))

@@ -36,6 +36,8 @@ def is_own_file(state: Path, candidate: Path) -> bool:
     the state file and share its stem: never read them as logs, or a scan of the directory
     holding the state would feed on its own output."""
     own_dir = state.expanduser().resolve().parent
+    if own_dir / f"{state.stem}.exercises" in candidate.parents:  # kept exercise states and journals
+        return True
     return candidate.parent == own_dir and (
         candidate.name == state.name
         or candidate.name.startswith(state.stem + ".")

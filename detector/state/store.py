@@ -18,6 +18,8 @@ from typing import Any
 
 from detector.errors import StateError
 from detector.model import Defect, Finding, Peer, iso, parse_iso
+from detector.state.failures import state_failure
+from detector.state.private import private_dirs, tighten
 
 _DETECTOR_SCHEMA: Sequence[str] = (
     # version 1
@@ -172,12 +174,62 @@ _DETECTOR_SCHEMA: Sequence[str] = (
 )
 
 
-def _create_private_file(path: Path) -> None:
-    """Create the state file 0600 (and its directory 0700) before SQLite touches it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_NOT_OURS = "not a logwarden state database"
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+)
+
+
+def _create_state_file(path: Path) -> None:
+    """A new state, created whole or not at all: built under a temporary name (0600, in a 0700
+    directory) and linked into place. A crash cannot leave an empty file at `path`, so an empty
+    file found there later is never mistaken for a new state (see `_check_is_state`)."""
+    private_dirs(path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     os.close(fd)
-    os.chmod(path, 0o600)
+    try:
+        conn = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(_MIGRATIONS_TABLE)
+        finally:
+            conn.close()  # the last connection checkpoints and removes the -wal and -shm files
+        try:
+            os.link(temporary, path)  # never replaces: a state another process just made wins
+        except FileExistsError:
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the new name survives a power cut with what is committed under it
+    finally:
+        os.close(directory)
+
+
+def _check_is_state(path: Path) -> None:
+    """Only a missing path is a new state: an existing file must be a logwarden database."""
+    with open(path, "rb") as handle:
+        head = handle.read(len(SQLITE_MAGIC))
+    if not head:
+        raise StateError(
+            f"{path}: an empty file, {_NOT_OURS}; logwarden starts a new state only where no file exists "
+            "(a new state reads every log again and notifies anew): restore the state from a backup, or "
+            "remove this file if that is what you want"
+        )
+    if head != SQLITE_MAGIC:
+        raise StateError(f"{path}: {_NOT_OURS} (not an SQLite file); check --state or `state:` in logwarden.yaml")
+
+
+def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
+    if row is None:
+        raise StateError(
+            f"{path}: {_NOT_OURS} (an SQLite database of another program); check --state or `state:` in logwarden.yaml"
+        )
 
 
 class Store:
@@ -190,21 +242,31 @@ class Store:
         self.rollbacks = 0  # caches of what this process wrote are void after a rollback
         old_umask = os.umask(0o077)
         try:
-            _create_private_file(self.path)
+            if not os.path.lexists(self.path):
+                _create_state_file(self.path)
+            _check_is_state(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self.conn.row_factory = sqlite3.Row
+            self._prepare()
+            for suffix in ("", "-wal", "-shm"):  # ours (checked): private, whatever mode it came with
+                tighten(self.path.with_name(self.path.name + suffix))
+        except (sqlite3.Error, OSError) as exc:
+            raise state_failure(exc, self.path) from exc  # type: ignore[misc]
+        finally:
+            os.umask(old_umask)
+
+    def _prepare(self) -> None:
+        """Check the database is ours, set it up, bring its schema up to date."""
+        try:
+            _check_tables(self.conn, self.path)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
+            self.conn.execute(_MIGRATIONS_TABLE)
             self.migrate("detector", _DETECTOR_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: not a usable logwarden state database ({exc})") from None
-        finally:
-            os.umask(old_umask)
+        except BaseException:
+            self.conn.close()
+            raise
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -257,6 +319,21 @@ class Store:
             self.conn.execute("COMMIT")
         finally:
             self._in_tx = False
+
+    def make_durable(self) -> None:
+        """Force what was committed onto the disk. The state runs WAL with synchronous=NORMAL:
+        a power cut may undo the newest commits (docs/reliability.md), which is harmless for
+        what is only in the database (redone with the same ids). Call this before writing a
+        copy outside it (the audit mirror), so that copy is never ahead of the database."""
+        for suffix in ("-wal", ""):
+            try:
+                fd = os.open(self.path.with_name(self.path.name + suffix), os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)  # the file's pages, whichever descriptor wrote them
+            finally:
+                os.close(fd)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

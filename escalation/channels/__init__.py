@@ -1,5 +1,5 @@
 """Notification channels: the `Notification` value, how it is rendered, and where it is delivered.
-May import detector's model and textsafe only; never the engine (the engine imports channels).
+May import detector's model, textsafe and state.private (file modes) only; never the engine.
 
 `build_channel` turns one channel mapping of the policy file into a configured channel,
 reporting every problem in it at once; `send(note)` delivers or raises `ChannelError`

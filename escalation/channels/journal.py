@@ -1,7 +1,8 @@
 """`file`: an append-only JSON-lines journal (one `message.to_json` document per line).
 
 Opened with O_APPEND per send (concurrent writers never interleave within a line), created
-0600 (it holds log content), fsync'ed before the send counts as delivered.
+0600 (it holds log content; one found more open is tightened), fsync'ed before the send counts
+as delivered.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detector.state.private import private_dirs, tighten_fd
 from escalation.channels.message import to_json
 from escalation.channels.notification import ChannelError, Notification
 from escalation.channels.spec import SpecReader
@@ -28,9 +30,10 @@ class FileChannel:
     def send(self, note: Notification) -> None:
         data = (to_json(note) + "\n").encode("utf-8")
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dirs(self.path.parent)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
+                tighten_fd(fd, self.path)  # a journal found at 0644 is made private (and reported)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]

@@ -13,6 +13,7 @@ from typing import Any
 
 from detector.model import iso
 from detector.textsafe import terminal_safe
+from escalation.channels import digest
 from escalation.channels.notification import Notification
 
 PAYLOAD_SCHEMA = 1
@@ -51,10 +52,10 @@ def event_label(note: Notification) -> str:
 
 def subject(note: Notification) -> str:
     """One line naming what happened, to what, how bad; `[EXERCISE]` first for drills."""
+    about = "" if digest.is_digest(note) else f": {entity_text(note)} ({safe(note.incident_id, 80)})"
     text = (
         f"{'[EXERCISE] ' if note.exercise else ''}{event_label(note)}"
-        f"[{safe(note.severity, 20).upper()}] {safe(note.title, 200)}: {entity_text(note)}"
-        f" ({safe(note.incident_id, 80)})"
+        f"[{safe(note.severity, 20).upper()}] {safe(note.title, 200)}{about}"
     )
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
@@ -62,6 +63,33 @@ def subject(note: Notification) -> str:
 def _seen(note: Notification) -> str:
     first, last = iso(note.first_seen) or "unknown", iso(note.last_seen) or "unknown"
     return first if first == last else f"{first} .. {last}"
+
+
+def evidence_age_seconds(note: Notification) -> int | None:
+    """How old the newest evidence is when the message is written (None: no evidence time)."""
+    if note.last_seen is None:
+        return None
+    return max(0, int((note.created_at - note.last_seen).total_seconds()))
+
+
+def age_text(seconds: int) -> str:
+    """`45s`, `12m`, `3h 5m`, `14d 3h`: the two largest units, for a person deciding how urgent."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def _age(note: Notification) -> str | None:
+    seconds = evidence_age_seconds(note)
+    if seconds is None:
+        return None
+    stale = " - old evidence, not a live attack" if seconds >= 86400 else ""
+    return f"newest event {age_text(seconds)} before this message{stale}"
 
 
 def facts(note: Notification) -> list[tuple[str, str]]:
@@ -74,6 +102,7 @@ def facts(note: Notification) -> list[tuple[str, str]]:
         ("Severity", safe(note.severity, 20)),
         ("Confidence", f"{note.confidence:.2f}" + (f" ({reasons})" if reasons else "")),
         ("Seen", _seen(note)),
+        *([("Age", age)] if (age := _age(note)) else []),
         ("Findings", str(note.finding_count)),
         ("ATT&CK", ", ".join(safe(a, 40) for a in note.attack) or "-"),
     ]
@@ -96,9 +125,31 @@ def _asks_for_ack(note: Notification) -> bool:
     return note.event not in ("acknowledge", "resolve") and bool(note.ack_command)
 
 
+def _item_entity(item: dict[str, Any]) -> str:
+    return ", ".join(f"{safe(k, 100)}={safe(v, 300)}" for k, v in sorted(item["entity"].items())) or "(none)"
+
+
+def _digest_plain(note: Notification) -> list[str]:
+    """One block per incident of a digest: what, about whom, when, how to take it."""
+    out = []
+    for number, item in enumerate(digest.items(note), 1):
+        out += [
+            f"{number}. [{safe(item['severity'], 20).upper()}] {safe(item['title'], 300)}: {_item_entity(item)}"
+            f" ({safe(item['incident_id'], 80)})",
+            f"   Seen: {safe(digest.seen_text(item), 100)}; findings: {int(item['count'])};"
+            f" confidence {float(item['confidence']):.2f}",
+            f"   Acknowledge: {safe(item['ack_command'], 300)}",
+            "",
+        ]
+    return out
+
+
 def plain_text(note: Notification) -> str:
     """Subject line plus the body a responder acts on; safe to print on a terminal."""
     out = [subject(note), ""]
+    if digest.is_digest(note):
+        out += ([EXERCISE_BANNER, ""] if note.exercise else []) + [safe(note.summary, 1000), ""]
+        return "\n".join(out + _digest_plain(note))
     if note.exercise:
         out += [EXERCISE_BANNER, ""]
     if note.summary:
@@ -137,6 +188,8 @@ def markdown_sections(note: Notification, evidence_budget: int = 2800) -> list[s
     head.append(f"*{mrkdwn_escape(subject(note))}*")
     if note.summary:
         head.append(mrkdwn_escape(note.summary, 1000))
+    if digest.is_digest(note):
+        return ["\n".join(head), *_digest_sections(note, evidence_budget)]
     for label, value in facts(note):
         shown = f"`{mrkdwn_code(value)}`" if label == "Entity" else mrkdwn_escape(value)
         head.append(f"*{mrkdwn_escape(label)}:* {shown}")
@@ -154,6 +207,21 @@ def markdown_sections(note: Notification, evidence_budget: int = 2800) -> list[s
     if _asks_for_ack(note):
         sections.append(f"*Acknowledge:* `{mrkdwn_code(note.ack_command, 300)}`")
     return sections
+
+
+def _digest_sections(note: Notification, budget: int) -> list[str]:
+    """A digest's incidents in mrkdwn, as many as fit in a section, then how many more."""
+    lines: list[str] = []
+    entries = digest.items(note)
+    for item in entries:
+        line = (f"*[{mrkdwn_escape(item['severity'], 20).upper()}]* {mrkdwn_escape(item['title'], 300)}: "
+                f"`{mrkdwn_code(_item_entity(item))}` ({mrkdwn_escape(item['incident_id'], 80)}) "
+                f"`{mrkdwn_code(item['ack_command'], 300)}`")
+        if sum(len(x) + 1 for x in lines) + len(line) > budget:
+            break
+        lines.append(line)
+    hidden = len(entries) - len(lines)
+    return ["\n".join(lines) + (f"\n_{hidden} more in `logwarden incidents list`_" if hidden > 0 else "")]
 
 
 def markdown(note: Notification) -> str:
@@ -187,6 +255,7 @@ def payload(note: Notification) -> dict[str, Any]:
         "entity": {safe(k, 100): safe(v, 500) for k, v in sorted(note.entity.items())},
         "first_seen": iso(note.first_seen),
         "last_seen": iso(note.last_seen),
+        "evidence_age_seconds": evidence_age_seconds(note),
         "count": note.finding_count,
         "attack": list(note.attack),
         "evidence": [
@@ -196,6 +265,11 @@ def payload(note: Notification) -> dict[str, Any]:
         "ack_command": note.ack_command,
         "exercise": note.exercise,
         "created_at": iso(note.created_at),
+        **({"digest": [
+            {**item, "title": safe(item["title"], 500),
+             "entity": {safe(k, 100): safe(v, 500) for k, v in sorted(item["entity"].items())}}
+            for item in digest.items(note)
+        ]} if digest.is_digest(note) else {}),
     }
 
 

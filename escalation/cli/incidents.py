@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import getpass
 import json
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import click
 
-from detector.cli.common import emit_json, format_option, now_option, say, state_options
+from detector.cli.common import emit_json, format_option, now_option, parse_now, say, state_options, wait_option
+from detector.cli.findingview import evidence_lines, located
 from detector.config import Config
 from detector.durations import parse_duration
 from detector.errors import NotFoundError, UsageError
-from detector.model import iso
+from detector.model import SEVERITIES, iso
+from detector.state.existing import open_existing, require_state
 from detector.state.lock import StateLock
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
 from escalation.audit import AuditTrail, default_audit_path
 from escalation.channels.notification import ChannelError, Notification
-from escalation.engine.incidents import ACTIVE, STATUSES, Incident, IncidentTable
+from escalation.engine.incidents import ACTIVE, STATUSES, Incident, IncidentTable, urgency_key
 from escalation.engine.policyfile import load_policy
 from escalation.engine.service import escalate, human_output, open_engine
 from escalation.schema import migrate_escalation
@@ -53,6 +56,22 @@ def _exit(code: int) -> None:
     click.get_current_context().exit(code)
 
 
+def _holding(config: Config, incident_id: str) -> Config:
+    """The config whose state holds the incident: the live one, or the kept isolated state of
+    an exercise (so the acknowledge command a drill notification prints works as printed)."""
+    from escalation.exercise import find_drill_state
+
+    with open_existing(config.state) as store:
+        migrate_escalation(store)
+        if IncidentTable(store).find(incident_id.strip()):
+            return config
+    drill = find_drill_state(config.state, incident_id)
+    if drill is None:
+        return config  # the live state answers "no incident ..."
+    say(_safe(f"{incident_id}: exercise incident, held in {drill}", 1000), to_stderr=True)
+    return replace(config, state=drill)
+
+
 # --- incidents ----------------------------------------------------------------------------------
 
 
@@ -67,20 +86,80 @@ def incidents() -> None:
 @format_option("text", "json")
 @click.option("--status", type=click.Choice(STATUS_CHOICES), default="active", show_default=True,
               help="which incidents: active = open, acknowledged or snoozed")
-def list_incidents(config: Config, now: datetime, fmt: str, status: str) -> None:
-    """Incidents, oldest first."""
+@click.option("--severity", "severities", multiple=True, metavar="SEVERITY[,SEVERITY]",
+              help="only these severities (repeatable or comma-separated), e.g. critical,high")
+@click.option("--scenario", "scenarios", multiple=True, metavar="ID[,ID]", help="only these scenarios")
+@click.option("--entity", "entities", multiple=True, metavar="[KEY=]VALUE",
+              help="only incidents about this entity, e.g. source.ip=203.0.113.7 or just 203.0.113.7")
+@click.option("--since", "since_text", default=None, metavar="DURATION|ISO8601",
+              help="only incidents opened or changed since then (24h, 7d, or an instant)")
+def list_incidents(config: Config, now: datetime, fmt: str, status: str, severities: tuple[str, ...],
+                   scenarios: tuple[str, ...], entities: tuple[str, ...], since_text: str | None) -> None:
+    """Incidents, most urgent first: open before snoozed, acknowledged and resolved; then the
+    worst severity; then the oldest."""
     wanted = ACTIVE if status == "active" else STATUSES if status == "all" else (status,)
-    with Store(config.state) as store:
+    keep = IncidentFilter.from_options(severities, scenarios, entities, since_text, now)
+    with open_existing(config.state) as store:
         migrate_escalation(store)
-        found = IncidentTable(store).all(wanted)
+        found = sorted((i for i in IncidentTable(store).all(wanted) if keep.matches(i)), key=urgency_key)
     if fmt == "json":
         emit_json({"incidents": [i.to_dict() for i in found]})
         return
     if not found:
-        say(f"no {status if status != 'all' else ''} incidents".replace("  ", " "))
+        say(f"no {status if status != 'all' else ''} incidents{' matching the filters' if keep.active else ''}".replace("  ", " "))
         return
     for incident in found:
         say(_line(incident))
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """`incidents list` filters; every one given must match."""
+
+    severities: frozenset[str] = frozenset()
+    scenarios: frozenset[str] = frozenset()
+    entities: tuple[tuple[str | None, str], ...] = ()
+    since: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.severities or self.scenarios or self.entities or self.since)
+
+    @classmethod
+    def from_options(cls, severities: tuple[str, ...], scenarios: tuple[str, ...], entities: tuple[str, ...],
+                     since_text: str | None, now: datetime) -> "IncidentFilter":
+        chosen = {s.strip().lower() for item in severities for s in item.split(",") if s.strip()}
+        unknown = sorted(chosen - set(SEVERITIES))
+        if unknown:
+            raise UsageError(f"--severity {', '.join(unknown)}: use one of {', '.join(SEVERITIES)}")
+        pairs = tuple((k.strip(), v.strip()) if sep else (None, k.strip())
+                      for k, sep, v in (e.partition("=") for e in entities))
+        return cls(frozenset(chosen), frozenset(s.strip() for item in scenarios for s in item.split(",") if s.strip()),
+                   pairs, _since(since_text, now) if since_text else None)
+
+    def matches(self, incident: Incident) -> bool:
+        if self.severities and incident.severity not in self.severities:
+            return False
+        if self.scenarios and incident.scenario_id not in self.scenarios:
+            return False
+        for key, value in self.entities:
+            if key is None and value not in incident.entity.values():
+                return False
+            if key is not None and incident.entity.get(key) != value:
+                return False
+        return self.since is None or max(incident.opened_at, incident.updated_at) >= self.since
+
+
+def _since(text: str, now: datetime) -> datetime:
+    """`--since`: a duration back from now (24h, 7d) or an ISO-8601 instant."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_now(text)
+    except UsageError:
+        raise UsageError(f"--since {text!r}: give a duration such as 24h or 7d, or an instant such as 2026-11-23T09:00Z") from None
 
 
 def _line(incident: Incident) -> str:
@@ -102,7 +181,8 @@ def _line(incident: Incident) -> str:
 @format_option("text", "json")
 def show_incident(incident_id: str, config: Config, now: datetime, fmt: str) -> None:
     """One incident: its members, timer steps, notifications and audit trail."""
-    with Store(config.state) as store:
+    config = _holding(config, incident_id)
+    with open_existing(config.state) as store:
         migrate_escalation(store)
         table = IncidentTable(store)
         incident = _one(table, incident_id)
@@ -114,6 +194,7 @@ def show_incident(incident_id: str, config: Config, now: datetime, fmt: str) -> 
             " last_error, fallback_of FROM outbox WHERE incident_id = ? ORDER BY created_at, id", (incident.id,))]
         audit = AuditTrail(store, default_audit_path(config.state)).entries(incident.id)
         findings = [store.get_finding(m[1]) for m in members if m[0] == "finding"]
+        evidence = located(store, [ev for f in findings if f is not None for ev in f.evidence])
     for step in steps:
         step["detail"] = json.loads(step["detail"])
     if fmt == "json":
@@ -123,6 +204,7 @@ def show_incident(incident_id: str, config: Config, now: datetime, fmt: str) -> 
             "steps": steps,
             "notifications": messages,
             "audit": [e.to_dict() for e in audit],
+            "evidence": evidence,
         })
         return
     rows = [
@@ -151,6 +233,10 @@ def show_incident(incident_id: str, config: Config, now: datetime, fmt: str) -> 
         extra = (f" {finding.scenario_id} ({_entity(finding.entity)}) x{finding.count} "
                  f"{iso(finding.first_seen)}..{iso(finding.last_seen)}") if finding else ""
         say("  " + _safe(f"{kind} {member_id} attached {iso(attached)}{extra}", 1000))
+    say("")
+    say(f"Evidence ({len(evidence)} line(s), path:line):")
+    for line in evidence_lines(evidence):
+        say("  " + line)
     say("")
     say(f"Steps ({len(steps)}):")
     for step in steps:
@@ -192,13 +278,21 @@ def _person_option(required: bool) -> Any:
 @_person_option(required=True)
 @state_options
 @now_option
-def ack_incident(incident_id: str, by: str, config: Config, now: datetime) -> None:
+@format_option("text", "json")
+def ack_incident(incident_id: str, by: str, config: Config, now: datetime, fmt: str) -> None:
     """Acknowledge: stop the escalation, you are on it."""
-    with Store(config.state) as store:
+    from escalation.exercise import record_drill_ack
+
+    config = _holding(config, incident_id)
+    with open_existing(config.state) as store, human_output(fmt == "json"):
         engine = open_engine(store, config)
         incident = engine.acknowledge(incident_id, by, now)
+        if incident.exercise and record_drill_ack(store, incident.id, now, by):
+            since = (now - incident.first_notified_at).total_seconds() if incident.first_notified_at else None
+            drill = f" {since:g}s after the first notification" if since is not None else ""
+            say(_safe(f"exercise: acknowledgement recorded{drill} (logwarden report maturity)", 1000))
     timeout = f"; it escalates again at {iso(incident.next_due_at)} unless resolved" if incident.next_due_at else ""
-    say(_safe(f"{incident.id} acknowledged by {by}{timeout}", 1000))
+    _done(incident, fmt, f"{incident.id} acknowledged by {by}{timeout}")
 
 
 @incidents.command("resolve")
@@ -208,12 +302,15 @@ def ack_incident(incident_id: str, by: str, config: Config, now: datetime) -> No
 @click.option("--root-cause", default=None, help="what made it possible (required for high and critical)")
 @state_options
 @now_option
-def resolve_incident(incident_id: str, by: str, note: str, root_cause: str | None, config: Config, now: datetime) -> None:
+@format_option("text", "json")
+def resolve_incident(incident_id: str, by: str, note: str, root_cause: str | None, config: Config, now: datetime,
+                     fmt: str) -> None:
     """Resolve: close the incident with a note (and the root cause for high/critical)."""
-    with Store(config.state) as store:
+    config = _holding(config, incident_id)
+    with open_existing(config.state) as store, human_output(fmt == "json"):
         engine = open_engine(store, config)
         incident = engine.resolve(incident_id, by, note, root_cause, now)
-    say(_safe(f"{incident.id} resolved by {by}", 1000))
+    _done(incident, fmt, f"{incident.id} resolved by {by}")
 
 
 @incidents.command("snooze")
@@ -222,16 +319,18 @@ def resolve_incident(incident_id: str, by: str, note: str, root_cause: str | Non
 @_person_option(required=False)
 @state_options
 @now_option
-def snooze_incident(incident_id: str, duration: str, by: str | None, config: Config, now: datetime) -> None:
+@format_option("text", "json")
+def snooze_incident(incident_id: str, duration: str, by: str | None, config: Config, now: datetime, fmt: str) -> None:
     """Snooze: suspend the escalation; the current level is sent again when it ends."""
     try:
         delta = parse_duration(duration)
     except ValueError as exc:
         raise UsageError(f"--for: {exc}") from None
-    with Store(config.state) as store:
+    config = _holding(config, incident_id)
+    with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.snooze(incident_id, delta, by or getpass.getuser(), now)
-    say(_safe(f"{incident.id} snoozed until {iso(incident.snoozed_until)}", 1000))
+    _done(incident, fmt, f"{incident.id} snoozed until {iso(incident.snoozed_until)}")
 
 
 @incidents.command("note")
@@ -240,12 +339,22 @@ def snooze_incident(incident_id: str, duration: str, by: str | None, config: Con
 @click.option("--text", required=True, help="the note")
 @state_options
 @now_option
-def note_incident(incident_id: str, by: str, text: str, config: Config, now: datetime) -> None:
+@format_option("text", "json")
+def note_incident(incident_id: str, by: str, text: str, config: Config, now: datetime, fmt: str) -> None:
     """Add a note to the incident's audit trail."""
-    with Store(config.state) as store:
+    config = _holding(config, incident_id)
+    with open_existing(config.state) as store:
         engine = open_engine(store, config)
         incident = engine.note(incident_id, by, text, now)
-    say(_safe(f"note added to {incident.id}", 1000))
+    _done(incident, fmt, f"note added to {incident.id}")
+
+
+def _done(incident: Incident, fmt: str, text: str) -> None:
+    """What a person's action prints: one line, or `{"incident": {...}}` as it is now."""
+    if fmt == "json":
+        emit_json({"incident": incident.to_dict()})
+    else:
+        say(_safe(text, 1000))
 
 
 # --- escalation ---------------------------------------------------------------------------------
@@ -260,10 +369,12 @@ def escalation() -> None:
 @state_options
 @now_option
 @format_option("text", "json")
-def tick(config: Config, now: datetime, fmt: str) -> None:
+@wait_option
+def tick(config: Config, now: datetime, fmt: str, wait: float) -> None:
     """Take in new findings, run every due timer, deliver due messages (for cron)."""
     json_out = fmt == "json"
-    with StateLock(config.state, "escalation tick"):
+    require_state(config.state)  # before the lock, which would create the directory
+    with StateLock(config.state, "escalation tick", wait=wait):
         with Store(config.state) as store:
             summary = escalate(store, config, now, stdout_is_data=json_out)
     if json_out:
@@ -283,21 +394,39 @@ def tick(config: Config, now: datetime, fmt: str) -> None:
         f"{summary['active_incidents']} active incident(s)")
 
 
+def _head_hash(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if not (12 <= len(text) <= 64) or any(c not in "0123456789abcdef" for c in text):
+        raise click.BadParameter("give the sha256 of a head (hex; at least its first 12 characters) as printed "
+                                 "by a report or digest", param=param)
+    return text
+
+
 @escalation.command("verify-audit")
 @state_options
 @now_option
 @format_option("text", "json")
-def verify_audit(config: Config, now: datetime, fmt: str) -> None:
-    """Check the audit trail's hash chain and its mirror; exit 1 when they were tampered with."""
-    with Store(config.state) as store:
+@click.option("--expect-head", metavar="HASH", callback=_head_hash,
+              help="fail unless HASH (a head printed by a report or digest) is still the newest entry")
+@click.option("--since-head", metavar="HASH", callback=_head_hash,
+              help="fail unless HASH (a head exported earlier) is still in the chain: nothing was cut from its end")
+def verify_audit(config: Config, now: datetime, fmt: str, expect_head: str | None, since_head: str | None) -> None:
+    """Check the audit trail's hash chain and its mirror; exit 1 when they were tampered with.
+    With $LOGWARDEN_AUDIT_KEY set, the signed head must match the chain's end too."""
+    with open_existing(config.state) as store:
         trail = AuditTrail(store, default_audit_path(config.state))
-        result = trail.verify()
+        result = trail.verify(expect_head=expect_head, since_head=since_head)
     if fmt == "json":
         emit_json({"ok": result.ok, "entries": result.entries, "unmirrored": result.unmirrored,
-                   "problems": list(result.problems), "mirror": str(trail.mirror_path)})
+                   "problems": list(result.problems), "mirror": str(trail.mirror_path),
+                   "head": result.head.to_dict() if result.head else None, "signed": bool(trail.key)})
     else:
         for problem in result.problems:
             say(_safe(problem, 1000))
+        if result.head is not None:
+            say(result.head.line())
         if result.ok:
             pending = f" ({result.unmirrored} not yet mirrored)" if result.unmirrored else ""
             say(f"audit trail OK: {result.entries} entries{pending}, mirror {trail.mirror_path}")

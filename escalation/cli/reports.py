@@ -16,6 +16,8 @@ import click
 from detector.cli.common import emit_json, format_option, now_option, say, state_options
 from detector.config import Config
 from detector.errors import NotFoundError, PolicyError
+from detector.state.existing import open_existing
+from detector.state.private import private_dirs
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
 from escalation.reports.periods import (
@@ -48,7 +50,7 @@ def write_report(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(output.parent)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -63,9 +65,7 @@ def write_report(text: str, output: Path | None) -> None:
 
 
 def _open_state(config: Config) -> Store:
-    if not config.state.exists():
-        raise NotFoundError(f"{config.state}: no state database here; run `logwarden scan` first or pass --state")
-    return Store(config.state)
+    return open_existing(config.state)
 
 
 def _policy(config: Config) -> tuple[Any, str | None]:
@@ -171,6 +171,11 @@ def exercise(scenarios: tuple[str, ...], config: Config, checklist_dir: Path | N
             say(terminal_safe(f"{mark} {r.scenario_id:<36} {notified}"))
             for problem in r.problems:
                 say("       " + terminal_safe(problem))
+            if r.incident_id:
+                say("       " + terminal_safe(f"practise: logwarden incidents ack {r.incident_id} --by <your name>"))
         say(f"exercise {result.id}: {result.detected}/{len(result.results)} detected, {result.notified} notified; "
             "recorded for `logwarden report maturity`")
+        if any(r.incident_id for r in result.results):
+            say("acknowledge each drill incident as you would a real one (same -c/--state as this exercise): "
+                "the time to acknowledge is recorded with the exercise")
     return 0 if result.detected == len(result.results) and result.results else 1

@@ -249,6 +249,9 @@ class EscalationEngine:
         }
         step_id = self._insert_step(incident.id, action, level, move.cycle, due_at, now, day_class, detail)
         text = _summary_text(incident, move, policy.levels, event, digest)
+        head = self.audit.head() if digest else None
+        if head is not None:  # its reader can later prove the trail was not cut (verify-audit --since-head)
+            text += f" {head.line()[0].upper()}{head.line()[1:]}."
         for recipient in recipients:
             note = compose(
                 incident, summary, recipient,

@@ -208,9 +208,11 @@ class Members:
     findings: tuple[Finding, ...] = ()
     defects: tuple[Defect, ...] = ()
 
-    def facts(self, exercise: bool = False) -> Facts:
-        """What policies are matched on; `exercise` marks an incident already known as a drill."""
+    def facts(self, exercise: bool = False, stale_before: datetime | None = None) -> Facts:
+        """What policies are matched on; `exercise` marks an incident already known as a drill;
+        evidence whose newest event is before `stale_before` is stale."""
         summary = self.summary()
+        stale = stale_before is not None and summary.last_seen is not None and summary.last_seen < stale_before
         return Facts(
             severity=summary.severity,
             confidence=summary.confidence,
@@ -218,6 +220,7 @@ class Members:
             attack=summary.attack,
             applications=summary.applications,
             exercise=summary.exercise or exercise,
+            stale=stale,
         )
 
     def summary(self) -> "Summary":
@@ -409,7 +412,10 @@ class Incidents(IncidentTable):
 
     def _reconsider_policy(self, incident: Incident, members: Members, at: datetime, audit: dict[str, Any]) -> Incident:
         """Re-select the policy while nobody was told yet; afterwards only record the difference."""
-        chosen = self.policy_set.select(members.facts(incident.exercise))
+        # staleness only keeps old evidence from paging: an incident already given a policy
+        # (fresh when it opened) keeps paging however long it waits, e.g. held for a digest
+        stale_before = self.policy_set.stale_before(at) if incident.policy is None else None
+        chosen = self.policy_set.select(members.facts(incident.exercise, stale_before))
         chosen_name = chosen.name if chosen else None
         if chosen_name == incident.policy_name:
             return incident
@@ -469,7 +475,8 @@ class Incidents(IncidentTable):
     def _open(self, *, kind: str, key: str, title: str, scenario_id: str, entity: dict[str, str],
               opened_at: datetime, member: tuple[str, str], members: Members, at: datetime) -> Incident:
         summary = members.summary()
-        policy = self.policy_set.select(members.facts())
+        facts = members.facts(stale_before=self.policy_set.stale_before(at))
+        policy = self.policy_set.select(facts)
         calendar: Calendar = policy.calendar if policy else self.policy_set.default_calendar
         incident_id = "INC-" + stable_hash(key, iso(opened_at))[:10]
         if self.get(incident_id) is not None:  # same key and instant as an earlier incident
@@ -527,6 +534,7 @@ class Incidents(IncidentTable):
                 "policy_hash": policy.content_hash if policy else None,
                 "day_class": incident.day_class,
                 "exercise": incident.exercise,
+                **_stale_note(facts, summary, self.policy_set, at),
             },
         )
         return incident
@@ -569,6 +577,15 @@ class Incidents(IncidentTable):
         self.store.conn.executemany("UPDATE defects SET triage = ? WHERE id = ?", [(triage, i) for i in ids])
 
 
+def _stale_note(facts: Facts, summary: Summary, policy_set: PolicySet, at: datetime) -> dict[str, Any]:
+    """Why an incident opened from old evidence pages nobody (audit detail), or nothing."""
+    if not facts.stale or summary.last_seen is None or policy_set.stale_after is None:
+        return {}
+    age = int((at - summary.last_seen).total_seconds())
+    return {"stale": {"newest_evidence_at": iso(summary.last_seen), "age_seconds": age,
+                      "stale_after_seconds": int(policy_set.stale_after.total_seconds())}}
+
+
 def get_defect(store: Store, defect_id: str) -> Defect | None:
     row = store.execute("SELECT * FROM defects WHERE id = ?", (defect_id,)).fetchone()
     if row is None:
@@ -584,6 +601,15 @@ def get_defect(store: Store, defect_id: str) -> Defect | None:
         status=row["status"],
         triage=row["triage"],
     )
+
+
+_STATUS_URGENCY = {OPEN: 0, SNOOZED: 1, ACKNOWLEDGED: 2, RESOLVED: 3}
+
+
+def urgency_key(incident: Incident) -> tuple[int, int, datetime, str]:
+    """Sort key, most urgent first: nobody on it yet (open) before snoozed, acknowledged and
+    resolved; then the worst severity; then the one waiting longest."""
+    return (_STATUS_URGENCY.get(incident.status, 4), -severity_rank(incident.severity), incident.opened_at, incident.id)
 
 
 def is_severe(severity: str) -> bool:

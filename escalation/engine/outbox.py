@@ -12,6 +12,9 @@ and which channel to fall back to. A message is tried at most once per `deliver_
 a channel fails in a call, its other due messages are not tried again in that call (so a dead
 receiver with a long timeout cannot hold up everything else) but recorded as failed attempts
 with the same error.
+
+Digests: the due `digest` messages of one recipient on one channel read by people are sent as
+one message (`escalation/channels/digest.py`); each row records the shared outcome.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from detector.errors import StateError
-from detector.model import iso, parse_iso
+from detector.model import iso, parse_iso, severity_rank
 from detector.state.store import Store
 from escalation.audit import AuditTrail
+from escalation.channels.digest import DIGEST_KINDS, combine
 from escalation.channels.notification import Channel, ChannelError, Notification
 from escalation.engine.policy import Delivery
 from escalation.schema import migrate_escalation
@@ -106,12 +110,13 @@ class Outbox:
         down: dict[str, str] = {}  # channel -> error of its failure in this call
         try:
             while rows := [row for row in self._due(now) if row["id"] not in tried]:
-                for row in rows:
-                    tried.add(row["id"])
-                    outcome = self._send(row, down)
-                    result = self._record(row, outcome, now)
-                    if result:
-                        counts[result] += 1
+                for batch in self._batches(rows):
+                    tried.update(row["id"] for row in batch)
+                    outcome = self._send(batch[0], down) if len(batch) == 1 else self._send_digest(batch, down)
+                    for row in batch:
+                        result = self._record(row, outcome, now)
+                        if result:
+                            counts[result] += 1
         finally:
             self.audit.sync_mirror()
         return DeliveryStats(**counts)
@@ -178,9 +183,35 @@ class Outbox:
             " ORDER BY next_attempt_at, created_at, id",
             (bound,),
         ).fetchall()
-        return [row for row in rows if parse_iso(row["next_attempt_at"]) <= now]  # type: ignore[operator]
+        due = [row for row in rows if parse_iso(row["next_attempt_at"]) <= now]  # type: ignore[operator]
+        return sorted(due, key=_urgency)
 
-    def _send(self, row: Any, down: dict[str, str]) -> _Outcome:
+    def _batches(self, rows: list[Any]) -> list[list[Any]]:
+        """Due rows in delivery order; the digest messages of one recipient on one channel read
+        by people become one batch, sent as one message where its most urgent row stands."""
+        batches: list[list[Any]] = []
+        groups: dict[tuple[str, str, str | None], list[Any]] = {}
+        for row in rows:
+            channel = self.channels.get(row["channel"])
+            if row["event"] != "digest" or channel is None or channel.kind not in DIGEST_KINDS:
+                batches.append([row])
+                continue
+            key = (row["channel"], row["target"], row["via"])
+            if key not in groups:
+                groups[key] = []
+                batches.append(groups[key])
+            groups[key].append(row)
+        return batches
+
+    def _send_digest(self, batch: list[Any], down: dict[str, str]) -> _Outcome:
+        """One message for the batch; every row shares its outcome."""
+        try:
+            notes = [Notification.from_dict(json.loads(row["payload"])) for row in batch]
+        except (ValueError, TypeError, KeyError) as exc:
+            return _Outcome(False, f"stored message is unreadable ({type(exc).__name__}: {exc})", False)
+        return self._send(batch[0], down, combine(notes))
+
+    def _send(self, row: Any, down: dict[str, str], note: Notification | None = None) -> _Outcome:
         """Try the channel; every failure becomes an outcome, nothing escapes to the other messages."""
         name = row["channel"]
         channel = self.channels.get(name)
@@ -190,7 +221,7 @@ class Outbox:
         if name in down:
             return _Outcome(False, f"not tried: channel {name!r} failed earlier in this run: {down[name]}")
         try:
-            note = Notification.from_dict(json.loads(row["payload"]))
+            note = note or Notification.from_dict(json.loads(row["payload"]))
         except (ValueError, TypeError, KeyError) as exc:
             return _Outcome(False, f"stored message is unreadable ({type(exc).__name__}: {exc})", False)
         try:
@@ -297,6 +328,18 @@ class Outbox:
     def _require_transaction(self, what: str) -> None:
         if not self.store.conn.in_transaction:
             raise StateError(f"outbox {what} must run inside the store transaction of the change that causes it")
+
+
+def _urgency(row: Any) -> tuple[int, str, str, str]:
+    """Delivery order of due messages: the worst incident first, then the earliest evidence
+    (a first scan over old logs queues hundreds; the critical page must not wait behind them)."""
+    try:
+        payload = json.loads(row["payload"])
+        rank = severity_rank(payload.get("severity", "informational"))
+        first_seen = payload.get("first_seen") or ""
+    except (ValueError, TypeError, AttributeError):  # unreadable rows fail in _send, last
+        rank, first_seen = -1, ""
+    return (-rank, first_seen, row["created_at"], row["id"])
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

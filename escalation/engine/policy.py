@@ -21,6 +21,7 @@ from escalation.engine.rotation import Rotation
 
 GROUP_BY_FIELDS = ("scenario", "entity")
 AFTER_HOURS_MODES = ("notify", "hold")
+DEFAULT_STALE_AFTER = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Facts:
     attack: tuple[str, ...] = ()
     applications: tuple[str, ...] = ()
     exercise: bool = False
+    stale: bool = False  # the newest evidence is older than the policy file's `stale_after`
 
 
 def _glob_any(values: tuple[str, ...], patterns: tuple[str, ...]) -> bool:
@@ -56,8 +58,11 @@ class Match:
     attack: tuple[str, ...] = ()
     applications: tuple[str, ...] = ()
     exercise: bool | None = None
+    stale: bool | None = None  # true: only stale incidents; otherwise only fresh ones
 
     def matches(self, facts: Facts) -> bool:
+        if facts.stale != bool(self.stale):  # old evidence pages only where a policy asks for it
+            return False
         if self.severity is not None and severity_rank(facts.severity) < severity_rank(self.severity):
             return False
         if self.confidence is not None and round(facts.confidence, 6) < self.confidence:
@@ -80,6 +85,7 @@ class Match:
             "attack": list(self.attack),
             "applications": list(self.applications),
             "exercise": self.exercise,
+            "stale": self.stale,
         }
 
     @classmethod
@@ -91,6 +97,7 @@ class Match:
             attack=tuple(data.get("attack", ())),
             applications=tuple(data.get("applications", ())),
             exercise=data.get("exercise"),
+            stale=data.get("stale"),
         )
 
 
@@ -296,6 +303,13 @@ class PolicySet:
     policies: tuple[Policy, ...]
     default_delivery: Delivery = field(default_factory=Delivery)
     reach: dict[str, tuple[str, ...]] = field(default_factory=dict)  # contact -> its `channels:`
+    # evidence whose newest event is older than this is recorded but matches only `stale: true`
+    # policies (a first run over a backlog must not page for last month); None: never stale
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER
+
+    def stale_before(self, at: datetime) -> datetime | None:
+        """Newest evidence before this instant is stale at `at`."""
+        return None if self.stale_after is None else at - self.stale_after
 
     def select(self, facts: Facts) -> FrozenPolicy | None:
         """The first policy whose match holds, frozen; None when no policy matches."""

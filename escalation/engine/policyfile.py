@@ -37,6 +37,7 @@ from escalation.engine.calendar import (
 )
 from escalation.engine.policy import (
     AFTER_HOURS_MODES,
+    DEFAULT_STALE_AFTER,
     GROUP_BY_FIELDS,
     Delivery,
     Level,
@@ -54,12 +55,12 @@ LOCAL_ZONE = "local"  # `timezone: local`: the zone of the machine running logwa
 
 _TOP_KEYS = (
     "schema", "timezone", "group_by", "reopen_window", "default_calendar", "calendars", "channels",
-    "delivery", "contacts", "rotations", "policies",
+    "delivery", "contacts", "rotations", "policies", "stale_after",
 )
 _CALENDAR_KEYS = ("timezone", "hours", "holidays", "country", "subdivision")
 _ROTATION_KEYS = ("members", "start", "every", "timezone", "channels")
 _POLICY_KEYS = ("name", "match", "calendar", "after_hours", "levels", "repeat", "on_exhausted", "ack_timeout")
-_MATCH_KEYS = ("severity", "confidence", "scenarios", "attack", "applications", "exercise")
+_MATCH_KEYS = ("severity", "confidence", "scenarios", "attack", "applications", "exercise", "stale")
 _LEVEL_KEYS = ("notify", "after_hours", "wait")
 _TARGET_KEYS = ("contact", "rotation", "channels")
 _DELIVERY_KEYS = ("retry_backoff", "max_backoff", "give_up_after", "fallback")
@@ -209,6 +210,7 @@ class _PolicyReader:
         reopen_window = DEFAULT_REOPEN_WINDOW
         if "reopen_window" in data:
             reopen_window = self.duration(data, "reopen_window", "24h", minimum=timedelta(0)) or reopen_window
+        stale_after = self._stale_after(data)
         channels = self._channels(data)
         calendars = self._calendars(data)
         default_calendar = self._default_calendar(data, calendars)
@@ -236,7 +238,16 @@ class _PolicyReader:
             policies=policies,
             default_delivery=default_delivery,
             reach={name: channels for name, channels in contact_channels.items() if name in contacts},
+            stale_after=stale_after,
         )
+
+    def _stale_after(self, data: LineDict) -> timedelta | None:
+        """`stale_after: 24h` (the default) or `never`."""
+        if "stale_after" not in data:
+            return DEFAULT_STALE_AFTER
+        if data["stale_after"] == "never":
+            return None
+        return self.duration(data, "stale_after", "24h, or never", minimum=timedelta(minutes=1)) or DEFAULT_STALE_AFTER
 
     def _group_by(self, data: LineDict) -> tuple[str, ...]:
         if "group_by" not in data:
@@ -684,6 +695,11 @@ class _PolicyReader:
         if exercise is not None and not isinstance(exercise, bool):
             self.add(node.line_of("exercise"), f"{where}: exercise must be true or false")
             exercise = None
+        stale = node.get("stale")
+        if stale is not None and not isinstance(stale, bool):
+            self.add(node.line_of("stale"), f"{where}: stale must be true (only incidents whose newest evidence "
+                                            "is older than stale_after) or false")
+            stale = None
         lists = {key: self.string_list(node, key, example) if key in node else () for key, example in (
             ("scenarios", "[ssh-*]"), ("attack", "[T1110]"), ("applications", "[shop]"))}
         return Match(
@@ -693,6 +709,7 @@ class _PolicyReader:
             attack=lists["attack"],
             applications=lists["applications"],
             exercise=exercise,
+            stale=stale,
         )
 
     def _levels(self, spec: LineDict, where: str, refs: "_Refs", mode: str) -> tuple[Level, ...]:

@@ -17,7 +17,7 @@ from typing import Any
 from detector.config import Config
 from detector.state.store import Store
 from escalation.audit import AuditTrail, default_audit_path
-from escalation.engine.escalator import EscalationEngine
+from escalation.engine.escalator import FINDING_CURSOR, EscalationEngine
 from escalation.engine.incidents import ACTIVE
 from escalation.engine.outbox import Outbox
 from escalation.engine.policyfile import load_policy
@@ -64,3 +64,22 @@ def escalate(store: Store, config: Config, now: datetime, *, stdout_is_data: boo
         "active_incidents": len(active),
         "policy": engine.policy.source,
     }
+
+
+def baseline(store: Store, config: Config, now: datetime) -> int:
+    """`scan --baseline`, a first run over logs that already exist: what was found so far is
+    the past, recorded (`logwarden findings`) but never escalated. The finding feed moves past
+    it, so only later changes (an attack that goes on) open incidents and page. Detection
+    defects still go through. Returns how many findings were passed over."""
+    engine = open_engine(store, config)
+    with store.transaction():
+        cursor = int(store.get_meta(FINDING_CURSOR, "0") or 0)
+        last = int(store.execute("SELECT COALESCE(MAX(seq), 0) FROM finding_log").fetchone()[0])
+        skipped = int(store.execute(
+            "SELECT COUNT(DISTINCT finding_id) FROM finding_log WHERE seq > ?", (cursor,)).fetchone()[0])
+        if last > cursor:
+            store.set_meta(FINDING_CURSOR, str(last))
+            engine.audit.append(at=now, actor="logwarden", action="note", incident_id=None, details={
+                "text": "baseline: findings recorded without escalation", "findings": skipped, "finding_seq": last})
+    engine.audit.sync_mirror()
+    return skipped

@@ -108,3 +108,57 @@ def week_grid(policy: dict[str, Any]) -> WeekGrid:
                 css, what = "uncovered", "after hours: held until business hours"
             cells.append(WeekCell(x=36 + hour * CELL, y=day * CELL + 14, css=css, title=f"{DAYS[day]} {hour:02d}:00 {what}"))
     return WeekGrid(title=f"Week of policy {policy['name']}", cells=tuple(cells), days=DAYS)
+
+
+@dataclass(frozen=True)
+class TrendBar:
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str  # sev-<severity>
+    title: str
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    title: str
+    width: int
+    height: int
+    bars: tuple[TrendBar, ...]
+    labels: tuple[tuple[float, str], ...]  # (x, day) under the axis
+    ticks: tuple[tuple[float, int], ...]  # (y, count) on the left axis
+    legend: tuple[tuple[float, str], ...]  # (x, severity)
+    baseline: float
+
+
+TREND_AREA = 120  # height of the bars' area
+TREND_LEFT = 30
+
+
+def trend_chart(trend: dict[str, Any]) -> TrendChart:
+    """Incidents per day, stacked by severity (least severe at the bottom), one bar per day."""
+    days = trend["days"]
+    count = max(len(days), 1)
+    step = max(4.0, min(24.0, 640 / count))
+    top = max((d["total"] for d in days), default=0) or 1
+    scale = TREND_AREA / top
+    baseline = 22 + TREND_AREA
+    bars: list[TrendBar] = []
+    for index, day in enumerate(days):
+        y = baseline
+        for severity in reversed(trend["severities"]):  # low first, critical on top
+            n = day.get(severity, 0)
+            if not n:
+                continue
+            height = round(n * scale, 2)
+            y = round(y - height, 2)
+            bars.append(TrendBar(round(TREND_LEFT + index * step + 1, 2), y, round(step - 2, 2), height,
+                                 f"sev-{severity}", f"{day['day']}: {n} {severity}"))
+    every = max(1, round(count / 8))
+    labels = tuple((round(TREND_LEFT + i * step, 2), d["day"][5:]) for i, d in enumerate(days) if i % every == 0)
+    ticks = tuple((round(baseline - v * scale, 2), v) for v in sorted({0, top // 2, top}))
+    legend = tuple((TREND_LEFT + 80 * i, s) for i, s in enumerate(trend["severities"]))
+    width = int(TREND_LEFT + count * step + 10)
+    return TrendChart("Incidents per day of detection, by severity", max(width, 360), baseline + 20,
+                      tuple(bars), labels, ticks, legend, baseline)

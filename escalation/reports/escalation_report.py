@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from detector.model import SEVERITIES, iso
+from detector.model import SEVERITIES, iso, parse_iso
 from detector.state.store import Store
 from escalation.audit import AuditVerification
 from escalation.engine.policy import PolicySet
@@ -157,9 +157,14 @@ def durations(incident: Incident) -> dict[str, float | None]:
 # --- timeline ---------------------------------------------------------------------------------
 
 
-def _message_event(message: Message) -> dict[str, Any]:
+def message_at(message: Message) -> datetime:
+    """When a message happened as far as the timeline is concerned: delivered, else its last
+    attempt, else queued."""
     last_attempt = message.attempts[-1].at if message.attempts else None
-    at = message.sent_at or last_attempt or message.created_at
+    return message.sent_at or last_attempt or message.created_at
+
+
+def _message_event(message: Message) -> dict[str, Any]:
     event = {
         "sent": "notified",
         "failed": "notify_failed",
@@ -167,7 +172,7 @@ def _message_event(message: Message) -> dict[str, Any]:
         "suppressed": "suppressed",
     }.get(message.status, "notification_pending")
     return {
-        "at": iso(at),
+        "at": iso(message_at(message)),
         "event": event,
         "actor": "outbox",
         "level": message.level,
@@ -195,37 +200,55 @@ def _step_event(step: Step) -> dict[str, Any]:
     }
 
 
-def timeline(incident: Incident) -> list[dict[str, Any]]:
-    """Everything that happened to the incident, oldest first."""
-    events: list[tuple[datetime, int, dict[str, Any]]] = [
-        (incident.first_evidence_at, 0, {"at": iso(incident.first_evidence_at), "event": "first_evidence",
-                                          "actor": None, "level": None, "detail": {}}),
-        (incident.opened_at, 1, {"at": iso(incident.opened_at), "event": "detected", "actor": "logwarden",
-                                 "level": None, "detail": {"policy": incident.policy_name,
-                                                           "day_class": incident.day_class}}),
-    ]
-    for step in incident.steps:
-        events.append((step.ran_at, 2, _step_event(step)))
-    for message in incident.messages:
-        event = _message_event(message)
-        events.append((message.sent_at or message.created_at, 3, event))
+# Order of events at one instant: cause before effect. The evidence, then the detection, then
+# timer steps each followed by the messages they sent, then people's actions followed by the
+# notices about them (acknowledged, resolved), which belong to no step.
+_EVIDENCE, _DETECTED, _TIMERS, _PEOPLE = 0, 1, 2, 3
+_AFTER_ALL = float("inf")
+_Key = tuple[datetime, int, float, int, str]
+
+
+def _human_events(incident: Incident) -> list[tuple[_Key, dict[str, Any]]]:
+    events: list[tuple[_Key, dict[str, Any]]] = []
     audited = set()
     for action in incident.actions:
         if action.action not in HUMAN_ACTIONS:
             continue
         audited.add(action.action)
-        events.append((action.at, 4, {"at": iso(action.at), "event": action.action, "actor": action.actor,
-                                      "level": None, "detail": dict(action.details)}))
+        events.append(((action.at, _PEOPLE, action.seq, 0, ""),
+                       {"at": iso(action.at), "event": action.action, "actor": action.actor,
+                        "level": None, "detail": dict(action.details)}))
     if incident.acknowledged_at and "acknowledged" not in audited:
-        events.append((incident.acknowledged_at, 4, {"at": iso(incident.acknowledged_at), "event": "acknowledged",
-                                                     "actor": incident.acknowledged_by, "level": None, "detail": {}}))
+        events.append(((incident.acknowledged_at, _PEOPLE, _AFTER_ALL - 1, 0, ""),
+                       {"at": iso(incident.acknowledged_at), "event": "acknowledged",
+                        "actor": incident.acknowledged_by, "level": None, "detail": {}}))
     if incident.resolved_at and "resolved" not in audited:
-        events.append((incident.resolved_at, 4, {"at": iso(incident.resolved_at), "event": "resolved",
-                                                 "actor": incident.resolved_by, "level": None,
-                                                 "detail": {"note": incident.resolution_note,
-                                                            "root_cause": incident.root_cause}}))
-    events.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in events]
+        events.append(((incident.resolved_at, _PEOPLE, _AFTER_ALL - 1, 0, ""),
+                       {"at": iso(incident.resolved_at), "event": "resolved", "actor": incident.resolved_by,
+                        "level": None, "detail": {"note": incident.resolution_note,
+                                                  "root_cause": incident.root_cause}}))
+    return events
+
+
+def timeline(incident: Incident) -> list[dict[str, Any]]:
+    """Everything that happened to the incident, in time order (each event sorted by the time it
+    shows), cause before effect at one instant."""
+    events: list[tuple[_Key, dict[str, Any]]] = [
+        ((incident.first_evidence_at, _EVIDENCE, 0, 0, ""),
+         {"at": iso(incident.first_evidence_at), "event": "first_evidence", "actor": None, "level": None, "detail": {}}),
+        ((incident.opened_at, _DETECTED, 0, 0, ""),
+         {"at": iso(incident.opened_at), "event": "detected", "actor": "logwarden", "level": None,
+          "detail": {"policy": incident.policy_name, "day_class": incident.day_class}}),
+    ]
+    for step in incident.steps:
+        events.append(((step.ran_at, _TIMERS, step.id, 0, ""), _step_event(step)))
+    for message in incident.messages:
+        at, created = message_at(message), iso(message.created_at) or ""
+        cause = (_TIMERS, message.step_id) if message.step_id is not None else (_PEOPLE, _AFTER_ALL)
+        events.append(((at, *cause, 1, created + message.id), _message_event(message)))
+    events.extend(_human_events(incident))
+    events.sort(key=lambda item: item[0])
+    return [event for _, event in events]
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -274,6 +297,57 @@ def _metrics(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         f"time_to_{name}": split_summaries((e["day_class"], e["durations"][name]) for e in entries)
         for name in ("detect", "notify", "acknowledge", "resolve")
+    }
+
+
+def _metrics_by_severity(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same measures per severity (worst first), each split by class of day: a median of
+    held low incidents must not hide that every high one paged at once, nor the reverse."""
+    present = [s for s in reversed(SEVERITIES) if any(e["severity"] == s for e in entries)]
+    return {
+        f"time_to_{name}": {
+            severity: split_summaries((e["day_class"], e["durations"][name]) for e in entries if e["severity"] == severity)
+            for severity in present
+        }
+        for name in ("detect", "notify", "acknowledge", "resolve")
+    }
+
+
+def needs_attention(entries: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """What a lead must look at first: open critical and high incidents nobody is on, then
+    every other incident never acknowledged and not resolved; worst and oldest first."""
+    out = []
+    for e in entries:
+        if e["resolved_at"] is not None:
+            continue
+        severe_open = e["status"] == "open" and e["severity"] in ("critical", "high")
+        if not severe_open and e["acknowledged_at"] is not None:
+            continue
+        detected = parse_iso(e["detected_at"])
+        out.append({
+            "id": e["id"], "severity": e["severity"], "status": e["status"], "title": e["title"],
+            "entity": e["entity"], "detected_at": e["detected_at"],
+            "reason": "open critical/high" if severe_open else "never acknowledged",
+            "waiting_seconds": _seconds(now, detected),
+        })
+    return sorted(out, key=lambda a: (a["reason"] != "open critical/high", -SEVERITIES.index(a["severity"]),
+                                      a["detected_at"], a["id"]))
+
+
+def trend(entries: list[dict[str, Any]], period: Period) -> dict[str, Any]:
+    """Incidents per day of detection (UTC) and severity, every day of the period."""
+    first = period.since.astimezone(timezone.utc).date()
+    last = (period.until.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)] if last >= first else []
+    counts: dict[str, Counter[str]] = {d.isoformat(): Counter() for d in days}
+    for e in entries:
+        day = e["detected_at"][:10]
+        if day in counts:
+            counts[day][e["severity"]] += 1
+    severities = [s for s in reversed(SEVERITIES) if any(c[s] for c in counts.values())]
+    return {
+        "severities": severities,
+        "days": [{"day": day, "total": sum(c.values()), **{s: c[s] for s in severities}} for day, c in counts.items()],
     }
 
 
@@ -385,6 +459,9 @@ def build_escalation_report(
             "unacknowledged": sum(1 for i in incidents if i.acknowledged_at is None and i.resolved_at is None),
         },
         "metrics": _metrics(entries),
+        "metrics_by_severity": _metrics_by_severity(entries),
+        "attention": needs_attention(entries, now),
+        "trend": trend(entries, period),
         "deadlines": _deadlines(entries),
         "escalation_depth": _depth(incidents),
         "exhausted": [i.id for i in incidents if i.exhausted_at is not None],
@@ -393,7 +470,8 @@ def build_escalation_report(
         "policy": describe_policy_set(policy_set),
         "policy_error": policy_error,
         "audit": (
-            {"ok": audit.ok, "entries": audit.entries, "problems": list(audit.problems), "unmirrored": audit.unmirrored}
+            {"ok": audit.ok, "entries": audit.entries, "problems": list(audit.problems), "unmirrored": audit.unmirrored,
+             "head": audit.head.to_dict() if audit.head else None}
             if audit is not None
             else None
         ),

@@ -408,7 +408,8 @@ def _o_im_3_b(inputs: Inputs, ev: dict[str, Any]) -> tuple[list[dict[str, Any]],
     else:
         exercise_status, exercise_reason = PASS, (
             f"exercise {last['id']} ({last['started_at']}): {last['detected']}/{last['samples']} detected, "
-            f"{last['notified']} notified"
+            f"{last['notified']} notified, {last['acknowledged']} acknowledged"
+            + (f" (slowest after {_dur(last['max_acknowledge_seconds'])})" if last["max_acknowledge_seconds"] is not None else "")
         )
     criteria = [
         criterion(
@@ -463,6 +464,7 @@ def _dur(seconds: float) -> str:
 def _exercise_summary(exercise: Exercise) -> dict[str, Any]:
     data = exercise.to_dict()
     notify = [r.notify_seconds for r in exercise.results if r.notify_seconds is not None]
+    acknowledge = [r.acknowledge_seconds for r in exercise.results if r.acknowledge_seconds is not None]
     return {
         "id": data["id"],
         "started_at": data["started_at"],
@@ -474,10 +476,12 @@ def _exercise_summary(exercise: Exercise) -> dict[str, Any]:
         "detection_share": share(data["detected"], data["samples"]),
         "missed": data["missed"],
         "max_notify_seconds": max(notify, default=None),
+        "acknowledged": len(acknowledge),
+        "max_acknowledge_seconds": max(acknowledge, default=None),
         "levels": sorted({r.level for r in exercise.results if r.level is not None}),
         "results": [
             {k: r[k] for k in ("scenario_id", "detected", "incident_id", "policy", "detect_seconds",
-                               "notify_seconds", "level", "problems")}
+                               "notify_seconds", "acknowledge_seconds", "level", "problems")}
             | {"channels": sorted({f"{n.get('channel')}:{n.get('status')}" for n in r["notifications"]})}
             for r in data["results"]
         ],

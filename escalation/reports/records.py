@@ -53,6 +53,7 @@ class Message:
     last_error: str | None
     fallback_of: str | None
     attempts: tuple[Attempt, ...] = ()
+    step_id: int | None = None  # the timer step that sent it; None: a notice of a human action
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,7 @@ def load_incidents(store: Store, period: Period, evidence_cap: int = 20, exercis
                             last_error=m["last_error"],
                             fallback_of=m["fallback_of"],
                             attempts=tuple(attempts.get(m["id"], [])),
+                            step_id=m["step_id"],
                         )
                         for m in messages.get(incident.id, [])
                     ),

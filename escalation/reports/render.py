@@ -1,7 +1,8 @@
 """Report documents as JSON, Markdown or one self-contained HTML file.
 
 Log content is hostile (DESIGN §7): HTML goes through Jinja2 autoescape (and the page carries a
-Content-Security-Policy that allows no script at all, as a second wall); Markdown output passes
+Content-Security-Policy that allows no script at all, as a second wall) after control characters
+were made visible (`_html_finalize`: a terminal showing the file runs none); Markdown output passes
 every expression through `markdown_safe` unless a filter produced it from known-safe parts.
 """
 
@@ -13,9 +14,10 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from detector.textsafe import markdown_code, markdown_safe
-from escalation.reports.charts import BarChart, bar_chart, week_grid
+from detector.textsafe import controls_escaped, markdown_code, markdown_safe
+from escalation.reports.charts import BarChart, bar_chart, trend_chart, week_grid
 from escalation.reports.stats import DAY_CLASSES
 
 FORMATS = ("html", "md", "json")
@@ -74,6 +76,14 @@ def _md_finalize(value: Any) -> str:
     return markdown_safe(str(value), limit=None)
 
 
+def _html_finalize(value: Any) -> Any:
+    """Every text a template prints, control characters escaped before autoescape runs
+    (markup the templates built themselves, such as the SVG charts, is left as it is)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return controls_escaped(value)
+    return value
+
+
 def _md_ts(value: str | None) -> Md:
     text = _ts(value)
     return Md(text) if value is None or _TIMESTAMP.match(value) else Md(markdown_safe(text, limit=None))
@@ -91,6 +101,7 @@ def html_env() -> Environment:
     env = Environment(
         loader=PackageLoader("escalation.reports", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        finalize=_html_finalize,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -159,7 +170,8 @@ def escalation_charts(doc: dict[str, Any]) -> dict[str, Any]:
           "ok" if (c["delivery_rate"] or 0) >= 0.999 else "bad") for c in doc["channels"]],
     ) if doc["channels"] else None
     weeks = [week_grid(p) for p in (doc["policy"] or {}).get("policies", [])]
-    return {"metrics": metrics, "by_day": by_day, "channels": channels, "weeks": weeks}
+    return {"metrics": metrics, "by_day": by_day, "channels": channels, "weeks": weeks,
+            "trend": trend_chart(doc["trend"])}
 
 
 def maturity_charts(doc: dict[str, Any]) -> dict[str, Any]:

@@ -159,10 +159,13 @@ def expected_problems(rules: Path) -> list[str]:
         "last_reviewed, owner, provenance, references, reopen_after, requires, rules, samples, severity, "
         "status, title, version"
     )
-    modifiers = "all, cased, cidr, contains, endswith, exists, gt, gte, i, lt, lte, m, re, s, startswith"
+    modifiers = (
+        "all, base64, base64offset, cased, cidr, contains, endswith, exists, fieldref, gt, gte, i, lt, lte, m, re, s, "
+        "startswith, utf16, utf16be, utf16le, wide, windash"
+    )
     return [
         f"{meta}:8: unknown key 'colour'; expected one of evidence_cap, lateness, owner, reopen_after, "
-        "review_interval, reviews, scenarios, schema, title, version",
+        "review_interval, reviews, scenarios, schema, sigma, sigma_placeholders, title, version",
         f"{s}/alpha.yaml:12: severity 'urgent' unknown; use one of informational, low, medium, high, critical",
         f"{s}/alpha.yaml:13: unknown key 'notes'; expected one of {keys}",
         f"{s}/alpha.yaml:18: rule 'alpha-rule': unknown field 'user.nmae' (did you mean user.name?)",
@@ -251,15 +254,17 @@ def test_an_unparseable_condition_is_reported_at_its_line(tmp_path: Path) -> Non
     assert caught.value.problems[0].endswith("see the Sigma condition syntax (and, or, not, 1 of sel*, all of them)")
 
 
-def test_a_missing_sample_file_is_reported(tmp_path: Path) -> None:
+def test_a_missing_sample_file_is_reported_only_when_the_samples_are_needed(tmp_path: Path) -> None:
     rules = write_checklist(tmp_path, [scenario_doc("miss", rules={"r": auth_failure_rule()})])
     (tmp_path / "sample_logs" / "miss" / "negative.log").unlink()
     path = rules / "scenarios" / "miss.yaml"
     line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "negative.log" in t)
+    assert load_checklist(rules).scenario("miss") is not None  # detection does not need samples
     with pytest.raises(RuleError) as caught:
-        load_checklist(rules)
+        load_checklist(rules, require_samples=True)
     assert caught.value.problems == [
-        f"{path}:{line}: sample log 'sample_logs/miss/negative.log' not found (a file or directory, relative to {tmp_path})"
+        f"{path}:{line}: sample log 'sample_logs/miss/negative.log' not found (a file or directory, relative to "
+        f"{tmp_path}); `rules test` needs the samples next to the checklist"
     ]
 
 
@@ -312,3 +317,26 @@ def test_a_scenario_without_rules_is_reported(tmp_path: Path) -> None:
     assert caught.value.problems == [
         f"{path}:{line}: a scenario needs at least one rule (or a correlation chaining other scenarios)"
     ]
+
+
+def test_a_duration_without_a_unit_is_refused_at_its_line(tmp_path: Path) -> None:
+    """`timespan: 5` used to load as 5 seconds where 5 minutes was meant (the policy file refuses
+    bare numbers; the checklist does too)."""
+    correlation = {"type": "event_count", "rules": ["r"], "group-by": ["source.ip"], "timespan": 5,
+                   "condition": {"gte": 5}}
+    rules = write_checklist(tmp_path, [scenario_doc("bare", rules={"r": auth_failure_rule()},
+                                                    correlation=correlation, reopen_after=3600)],
+                            lateness=300)
+    path = rules / "scenarios" / "bare.yaml"
+    text = path.read_text().splitlines()
+    timespan = next(i for i, t in enumerate(text, 1) if "timespan: 5" in t)
+    reopen = next(i for i, t in enumerate(text, 1) if "reopen_after: 3600" in t)
+    lateness = next(i for i, t in enumerate((rules / "checklist.yaml").read_text().splitlines(), 1) if "lateness" in t)
+    with pytest.raises(RuleError) as caught:
+        load_checklist(rules)
+    assert sorted(caught.value.problems) == sorted([
+        f"{path}:{timespan}: timespan 5 has no unit; write e.g. timespan: 5m (or 5s, 5h; units s, m, h, d, w)",
+        f"{path}:{reopen}: reopen_after 3600 has no unit; write e.g. reopen_after: 3600m (or 3600s, 3600h; units s, m, h, d, w)",
+        f"{rules / 'checklist.yaml'}:{lateness}: lateness 300 has no unit; write e.g. lateness: 300m "
+        "(or 300s, 300h; units s, m, h, d, w)",
+    ])

@@ -93,3 +93,19 @@ def test_bad_durations(text) -> None:
         text = "10 minutes"
     with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(text)
+
+
+def test_a_duration_without_a_unit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "logwarden.yaml"
+    path.write_text(
+        "applications:\n"
+        "  - name: shop\n"
+        "    owner: web\n"
+        "    sources:\n"
+        "      - {path: /var/log/nginx/access.log, max_silence: 30}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [
+        f"{path}:5: max_silence 30 has no unit; write e.g. max_silence: 30m (or 30s, 30h; units s, m, h, d, w)"
+    ]

@@ -30,3 +30,15 @@ def test_a_journal_elsewhere_is_an_ordinary_log(tmp_path: Path) -> None:
     result = scanner.scan(logs)
     assert result.stats["files"] == 1
     assert result.stats["lines_parsed"] == 1
+
+
+def test_kept_exercise_states_next_to_the_state_are_not_read(tmp_path: Path) -> None:
+    scanner = Scanner(state=tmp_path / "state.db")
+    write(tmp_path / "access.log", access_lines(0, 3))
+    drills = tmp_path / "state.exercises" / "EX-0123456789"
+    drills.mkdir(parents=True)
+    (drills / "journal.jsonl").write_text('{"event": "trigger", "line": "GET /etc/passwd"}\n')
+    write(drills / "000-ssh-bruteforce.log", access_lines(10, 2))
+    result = scanner.scan(tmp_path)
+    assert result.stats["files"] == 1
+    assert scanner.sink.lines == access_lines(0, 3)

@@ -18,4 +18,17 @@ def test_markdown_cannot_inject_links_or_html() -> None:
     assert "\\[click\\]\\(http://evil\\)" in safe
     assert "<img" not in safe
     code = markdown_code("a ``` b `c` <script>")
-    assert code.startswith("````") and code.endswith("````") and "<script>" not in code
+    assert code.startswith("````") and code.endswith("````")
+
+
+def test_a_code_span_shows_its_text_as_it_is_and_never_as_markup() -> None:
+    """Rendered by a CommonMark implementation: `<` reads as `<` (not `&lt;`), and no tag,
+    link or emphasis can come out of the span, whatever backticks the text holds."""
+    from markdown_it import MarkdownIt
+
+    hostile = "GET /q?x=<script>alert(1)</script>&y=1 `` ``` *b* [l](http://e) <img src=x onerror=alert(2)>"
+    html = MarkdownIt("commonmark").render("see " + markdown_code(hostile) + " end")
+    assert "<script" not in html and "<img" not in html and "<a " not in html and "<em>" not in html
+    assert html.count("<code>") == 1
+    code = html[html.index("<code>") + 6:html.index("</code>")]
+    assert code.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip() == hostile

@@ -34,7 +34,9 @@ def _setup(tmp_path: Path, first_wait: str = "2s") -> tuple[Path, Path, Path]:
     journal = tmp_path / "notifications.jsonl"
     policy = tmp_path / "policy.yaml"
     policy.write_text(
-        "schema: 1\ntimezone: UTC\n"
+        # the log lines are dated T0 (November 2026) while the daemon runs on the wall clock:
+        # these tests are about timers, so old evidence pages as if it were new
+        "schema: 1\ntimezone: UTC\nstale_after: never\n"
         f"channels:\n  journal: {{kind: file, path: '{journal}'}}\n"
         "contacts:\n  on-call: {channels: [journal]}\n  lead: {channels: [journal]}\n"
         "policies:\n"

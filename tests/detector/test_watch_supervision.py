@@ -5,50 +5,24 @@ main loop, counted in the metrics, logged, and followed by a full pass (its even
 from __future__ import annotations
 
 import io
-import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
 
-from watchkit import T0, append, auth_failure, findings, lines_ingested, wait_for
+from watchkit import T0, BundledLoader, append, auth_failure, findings, lines_ingested, memory_logger, wait_for
 
-from detector.config import Config
-from detector.daemon.log import TextFormatter
-from detector.daemon.watch import Daemon, Escalator, WatchOptions
-from detector.detection.engine import DetectionEngine, load_engine
-from detector.state.store import Store
-
-
-class _Loader:
-    """The bundled checklist, no escalation."""
-
-    def __init__(self, state: Path) -> None:
-        self.config = Config(path=None, state=state, checklist=None, escalation=None, timezone="UTC")
-
-    def load_config(self) -> Config:
-        return self.config
-
-    def load_engine(self, config: Config) -> DetectionEngine:
-        return load_engine(config.checklist)
-
-    def open_escalator(self, store: Store, config: Config) -> Escalator | None:
-        return None
+from detector.daemon.watch import Daemon, WatchOptions
 
 
 def test_a_dead_observer_is_restarted_by_the_loop_counted_and_followed_by_a_pass(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     stream = io.StringIO()
-    logger = logging.getLogger("logwarden.test.supervision")
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(TextFormatter())
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger = memory_logger("logwarden.test.supervision", stream)
     # re-checks and ticks far apart: after the restart, only supervision can start a pass
     options = WatchOptions(paths=(logs,), recheck=600, tick=600)
     state = tmp_path / "state" / "state.db"
-    daemon = Daemon(options, _Loader(state), logger)
+    daemon = Daemon(options, BundledLoader(state), logger)
     outcome: dict[str, object] = {}
 
     def run() -> None:

@@ -3,7 +3,11 @@ lines, and read-only views of its state database (polled with generous deadlines
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -73,6 +77,26 @@ def append(path: Path, lines: list[str]) -> None:
         handle.write("".join(line + "\n" for line in lines))
 
 
+def rotate_through_copy_dateext_and_olddir(logs: Path, write: Callable[[Path, list[str]], None]) -> None:
+    """logrotate `copy`, then `dateext` (rename), then `olddir` with copytruncate, each with
+    lines written just before it that the daemon may not have read yet."""
+    auth, access = logs / "auth.log", logs / "access.log"
+    write(auth, [auth_benign(i) for i in range(10)] + [auth_failure("203.0.113.170", j, T0 + timedelta(seconds=20 + j)) for j in range(3)])
+    shutil.copyfile(auth, logs / "auth.log.1")  # `copy`: the live file is not truncated
+    write(auth, [auth_failure("203.0.113.170", j, T0 + timedelta(seconds=22 + j)) for j in range(3, 7)])
+    write(access, [access_benign(i) for i in range(10)] + [access_log4shell("203.0.113.171", T0)])
+    os.rename(access, logs / "access.log-20261121")  # `dateext`
+    write(access, [access_log4shell("203.0.113.172", T0 + timedelta(minutes=1))])
+    (logs / "old").mkdir()
+    write(auth, [auth_failure("203.0.113.173", j, T0 + timedelta(seconds=300 + j)) for j in range(3)])
+    shutil.copyfile(auth, logs / "old" / "auth.log.2")  # `olddir old` + `copytruncate`
+    os.truncate(auth, 0)
+    write(auth, [auth_failure("203.0.113.173", j, T0 + timedelta(seconds=302 + j)) for j in range(3, 7)])
+    with open(logs / "old" / "auth.log.2", "rb") as plain, gzip.open(logs / "old" / "auth.log.2.gz", "wb") as out:
+        shutil.copyfileobj(plain, out)
+    os.remove(logs / "old" / "auth.log.2")
+
+
 # -- the state database, read-only ----------------------------------------------------------
 
 
@@ -139,6 +163,39 @@ def scan_findings(paths: list[Path], state: Path, *extra: str) -> dict[str, Any]
 
 
 # -- the daemon ------------------------------------------------------------------------------
+
+
+class BundledLoader:
+    """For in-process daemons: the bundled checklist, no escalation."""
+
+    def __init__(self, state: Path) -> None:
+        from detector.config import Config
+
+        self.config = Config(path=None, state=state, checklist=None, escalation=None, timezone="UTC")
+
+    def load_config(self) -> Any:
+        return self.config
+
+    def load_engine(self, config: Any) -> Any:
+        from detector.detection.engine import load_engine
+
+        return load_engine(config.checklist)
+
+    def open_escalator(self, store: Any, config: Any) -> None:
+        return None
+
+
+def memory_logger(name: str, stream: Any) -> logging.Logger:
+    """A logger writing the daemon's text lines into `stream` (an io.StringIO)."""
+    from detector.daemon.log import TextFormatter
+
+    logger = logging.getLogger(name)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
 
 
 class Watcher:
@@ -215,7 +272,7 @@ def metrics_address(watcher: Watcher) -> str:
 
 
 __all__ = [
-    "LOGWARDEN", "T0", "Watcher", "access_benign", "access_log4shell", "append", "assert_contiguous",
+    "LOGWARDEN", "T0", "BundledLoader", "Watcher", "memory_logger", "access_benign", "access_log4shell", "append", "assert_contiguous",
     "auth_benign", "auth_failure", "auth_quiet", "comparable", "findings", "lines_ingested", "metrics_address",
-    "query", "ranges_by_file", "scan_findings", "wait_for", "wait_ingested",
+    "query", "ranges_by_file", "rotate_through_copy_dateext_and_olddir", "scan_findings", "wait_for", "wait_ingested",
 ]

@@ -371,10 +371,10 @@ def test_test_channels_reports_each_channel_and_exits_1_on_a_failure(setup: Setu
 
 
 def test_usage_errors_exit_2(setup: Setup) -> None:
-    missing = setup.lw("incidents", "ack", "INC-0123456789", "--by", "alice", now=MONDAY_BUSINESS)
-    assert missing.code == 2 and "no incident 'INC-0123456789'" in missing.err
     setup.ssh_bruteforce("203.0.113.7", MONDAY_BUSINESS)
     setup.scan(MONDAY_BUSINESS)
+    missing = setup.lw("incidents", "ack", "INC-0123456789", "--by", "alice", now=MONDAY_BUSINESS)
+    assert missing.code == 2 and "no incident 'INC-0123456789'" in missing.err
     (incident,) = setup.incidents()
     bad_for = setup.lw("incidents", "snooze", incident["id"], "--for", "a while", now=MONDAY_BUSINESS)
     assert bad_for.code == 2 and "--for" in bad_for.err

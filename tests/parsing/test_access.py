@@ -142,6 +142,25 @@ def test_percent_decoding_keeps_invalid_escapes_and_invalid_utf8_raw(parse):
     )
 
 
+def test_proxy_targets_name_the_host_asked_for(parse):
+    """A forward proxy logs absolute-form targets (`GET http://host/path`) and CONNECT
+    authorities (`host:443`): the host goes to url.domain (Sigma's cs-host), the path and
+    query to url.path and url.query; a vhost prefix names the proxy itself, not the target."""
+    lines = [
+        '10.1.2.3 - - [10/Oct/2026:13:55:36 +0000] "GET http://Api.Telegram.org:8080/bot1/send?chat_id=7 HTTP/1.1" 200 5 "-" "curl/8"',
+        '10.1.2.3 - - [10/Oct/2026:13:55:36 +0000] "CONNECT api.dropbox.com:443 HTTP/1.1" 200 0 "-" "-"',
+        'proxy.lan:3128 10.1.2.3 - - [10/Oct/2026:13:55:36 +0000] "GET https://u@x.example/a HTTP/1.1" 200 1 "-" "-"',
+        'www.example:443 10.1.2.3 - - [10/Oct/2026:13:55:36 +0000] "GET /local?q=1 HTTP/1.1" 200 1 "-" "-"',
+    ]
+    absolute, connect, behind_vhost, origin = parse(lines, "combined").rows
+    assert (absolute["url.domain"], absolute["url.path"], absolute["url.query"]) == (
+        "Api.Telegram.org", "/bot1/send", "chat_id=7"
+    )
+    assert connect["url.domain"] == "api.dropbox.com"
+    assert (behind_vhost["url.domain"], behind_vhost["url.path"]) == ("x.example", "/a")
+    assert (origin["url.domain"], origin["url.path"]) == ("www.example", "/local")
+
+
 def test_common_format_and_combined_lines_read_as_common(parse):
     lines = [
         '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326',

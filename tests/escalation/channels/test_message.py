@@ -80,7 +80,8 @@ def test_json_payload_shape() -> None:
         [
             "schema", "id", "dedup_key", "incident_id", "event", "level", "target", "severity",
             "confidence", "reasons", "title", "summary", "scenario_id", "entity", "first_seen",
-            "last_seen", "count", "attack", "evidence", "ack_command", "exercise", "created_at",
+            "last_seen", "evidence_age_seconds", "count", "attack", "evidence", "ack_command", "exercise",
+            "created_at",
         ]
     )
     assert data["first_seen"] == "2026-11-21T10:01:02Z" and data["created_at"] == "2026-11-21T10:20:00Z"

@@ -388,3 +388,18 @@ def build(root: Path, *, with_unescalated_breach: bool = True, after_hours: str 
         if exercise:
             write_exercise(store)
     return kit
+
+
+def html_reports(kit: Kit) -> tuple[str, str]:
+    """The kit's escalation report (the kit's period) and maturity report (a year) as HTML."""
+    from escalation.reports.escalation_report import build_escalation_report
+    from escalation.reports.evidence import Inputs
+    from escalation.reports.maturity import build_maturity_report
+    from escalation.reports.render import render
+
+    with kit.store() as store:
+        audit = kit.audit(store).verify()
+        escalation = render(build_escalation_report(store, PERIOD, NOW, kit.policy_set, audit), "html")
+        inputs = Inputs(store, kit.config, load_checklist(kit.config.checklist), kit.policy_set, NOW,
+                        Period(NOW - timedelta(days=365), NOW), audit)
+        return escalation, render(build_maturity_report(inputs), "html")

@@ -8,20 +8,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import statekit
 
-from detector.checklist import load_checklist
 from escalation.reports.charts import BAR_AREA
-from escalation.reports.escalation_report import build_escalation_report
-from escalation.reports.evidence import Inputs
-from escalation.reports.maturity import build_maturity_report
-from escalation.reports.periods import Period
-from escalation.reports.render import render
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER = next((found for name in BROWSERS if (found := shutil.which(name))), None)
@@ -46,12 +39,7 @@ def dump_dom(page: Path, profile: Path) -> str:
 @pytest.fixture(scope="module")
 def pages(kit: statekit.Kit, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("pages")
-    with kit.store() as store:
-        audit = kit.audit(store).verify()
-        escalation = render(build_escalation_report(store, statekit.PERIOD, statekit.NOW, kit.policy_set, audit), "html")
-        inputs = Inputs(store, kit.config, load_checklist(kit.config.checklist), kit.policy_set, statekit.NOW,
-                        Period(statekit.NOW - timedelta(days=365), statekit.NOW), audit)
-        maturity = render(build_maturity_report(inputs), "html")
+    escalation, maturity = statekit.html_reports(kit)
     files = {"escalation": out / "escalation.html", "maturity": out / "maturity.html",
              "no_csp": out / "no-csp.html", "control": out / "control.html"}
     files["escalation"].write_text(escalation)
@@ -94,7 +82,9 @@ def test_payloads_are_shown_as_text_and_never_run(pages: dict[str, Any], page: s
 def test_escalation_charts_and_tables_render(pages: dict[str, Any]) -> None:
     dom = pages["escalation"]
     charts = re.findall(r'<svg class="chart[^"]*".*?</svg>', dom, re.S)
-    assert len(charts) == 8
+    trend = [c for c in charts if c.startswith('<svg class="chart trend"')]
+    charts = [c for c in charts if not c.startswith('<svg class="chart trend"')]
+    assert len(charts) == 8 and len(trend) == 1
     bars = [float(w) for chart in charts[:4] for w in re.findall(r'<rect class="\w+" x="\d+" y="\d+" width="([\d.]+)"', chart)]
     assert len(bars) == 12 and max(bars) == BAR_AREA  # 3 classes of day x 4 measures; the longest fills the axis
     week = charts[6]

@@ -8,22 +8,14 @@ from pathlib import Path
 
 import pytest
 import statekit
-
-from detector.cli.root import main
+from clikit import run_cli
 
 WINDOW = ["--since", "2026-11-16", "--until", "2026-11-23", "--now", "2026-11-24T12:00:00Z"]
 
 
 def lw(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:  # pragma: no cover - main always exits
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    result = run_cli(capsys, *argv)
+    return result.code, result.out, result.err
 
 
 def test_escalation_report_as_json_on_stdout(kit: statekit.Kit, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,7 +46,7 @@ def test_maturity_report_as_markdown(kit: statekit.Kit, capsys: pytest.CaptureFi
 
 def test_no_state_and_bad_periods_are_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = lw(capsys, "report", "escalation", "--state", str(tmp_path / "none.db"))
-    assert code == 2 and "no state database here" in err and not (tmp_path / "none.db").exists()
+    assert code == 2 and "no logwarden state database here" in err and not (tmp_path / "none.db").exists()
     code, _, err = lw(capsys, "report", "maturity", "--state", str(tmp_path / "none.db"), "--since", "yesterday")
     assert code == 2 and "--since 'yesterday' is not ISO-8601" in err
     code, _, err = lw(capsys, "report", "escalation", "--state", str(tmp_path / "none.db"),

@@ -10,6 +10,7 @@ import goldenfiles
 import pytest
 import statekit
 
+from detector.model import parse_iso
 from escalation.reports.escalation_report import build_escalation_report
 from escalation.reports.render import render
 
@@ -139,3 +140,11 @@ def test_evidence_lines_are_kept_verbatim_in_json(doc: dict[str, Any], kit: stat
 def test_golden_json_and_markdown(doc: dict[str, Any], kit: statekit.Kit) -> None:
     goldenfiles.check("escalation.json", render(doc, "json"), kit.root)
     goldenfiles.check("escalation.md", render(doc, "md"), kit.root)
+
+
+def test_every_timeline_is_in_time_order(doc: dict[str, Any]) -> None:
+    """A message is placed at the time it shows (delivered, else its last attempt), so a retried
+    message that fell back does not appear before earlier deliveries."""
+    for entry in doc["incidents"]:
+        times = [parse_iso(e["at"]) for e in entry["timeline"]]
+        assert times == sorted(times), entry["id"]

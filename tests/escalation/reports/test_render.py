@@ -58,12 +58,17 @@ def test_html_is_self_contained_and_scriptless(doc: dict[str, Any]) -> None:
     assert all(attrs["href"].startswith("#") for tag, attrs in parser.tags if tag == "a")
     csp = next(attrs["content"] for tag, attrs in parser.tags if attrs.get("http-equiv") == "Content-Security-Policy")
     assert csp.startswith("default-src 'none'")  # no script may run, nothing may load
-    assert sum(1 for tag, _ in parser.tags if tag == "svg") == 8  # 4 durations, by day, channels, 2 policy weeks
+    assert sum(1 for tag, _ in parser.tags if tag == "svg") == 9  # trend, 4 durations, by day, channels, 2 policy weeks
 
 
 def test_markdown_escapes_log_content(doc: dict[str, Any]) -> None:
     md = render(doc, "md")
-    assert "<script" not in md and "<img" not in md
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(md)  # as a CommonMark/GFM viewer shows it
+    assert "<script" not in html and "<img" not in html and "&amp;lt;" not in html
+    # evidence sits in code spans: shown as the log wrote it (`<`, not `&lt;`), never as markup
+    assert "<code>Nov 16 10:00:05 bastion sshd[1]: Failed password for &lt;img src=x" in html
     assert r"checked \*bastion\* \| see \[runbook\]\(http://evil\.example/\) &lt;b&gt;now&lt;/b&gt;" in md
     hook = next(line for line in md.splitlines() if line.startswith("| hook |"))
     assert hook.count(" | ") == 12  # 13 columns: the payload's pipe does not add a cell

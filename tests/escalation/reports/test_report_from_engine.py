@@ -101,3 +101,35 @@ def test_the_maturity_report_fails_o_im_3_a_on_it(engine_state: tuple[Harness, d
     assert quality["status"] == "fail"
     assert quality["reason"] == "1 of 5 missed acknowledgement deadline(s) did not escalate"
     assert activity["answer"] == "No"
+
+
+def _in_time_order(timeline: list[dict[str, Any]]) -> bool:
+    from detector.model import parse_iso
+
+    times = [parse_iso(e["at"]) for e in timeline]
+    return times == sorted(times)
+
+
+def test_an_acknowledgement_in_the_same_tick_follows_the_page_it_answers(tmp_path: Path) -> None:
+    """Same instant: the level fires, its messages go out, then the person acknowledges, then the
+    notices of the acknowledgement: cause before effect, every time."""
+    h = Harness(tmp_path)
+    try:
+        h.detect(make_finding(ip="203.0.113.7", severity="high", detected_at=MONDAY_BUSINESS))
+        h.run(MONDAY_BUSINESS)
+        (incident,) = h.engine.incidents.all()
+        h.engine.acknowledge(incident.id, "alice", MONDAY_BUSINESS)
+        h.run(MONDAY_BUSINESS)
+        doc = escalation_doc(h)
+    finally:
+        h.close()
+    (entry,) = doc["incidents"]
+    events = [(e["event"], e["detail"].get("message")) for e in entry["timeline"]]
+    fired = events.index(("level_fired", None))
+    acked = events.index(("acknowledged", None))
+    pages = [i for i, e in enumerate(events) if e == ("notified", "trigger")]
+    notices = [i for i, e in enumerate(events) if e == ("notified", "acknowledge")]
+    assert pages and notices
+    assert events[:2] == [("first_evidence", None), ("detected", None)]
+    assert fired < min(pages) and max(pages) < acked < min(notices)
+    assert _in_time_order(entry["timeline"])
