@@ -101,11 +101,11 @@ def recognized(parse, message: str, fields=FIELDS) -> tuple:
         ),
         (
             "sshd[1201]: Received disconnect from 203.0.113.7 port 52311:11: Bye Bye [preauth]",
-            ("ssh-preauth-disconnect", "unknown", None, "203.0.113.7", 52311),
+            ("ssh-preauth-client-disconnect", "unknown", None, "203.0.113.7", 52311),
         ),
         (
             "sshd-session[1201]: Received disconnect from 203.0.113.7 port 52311:11: Normal Shutdown, Thank you for playing [preauth]",
-            ("ssh-preauth-disconnect", "unknown", None, "203.0.113.7", 52311),
+            ("ssh-preauth-client-disconnect", "unknown", None, "203.0.113.7", 52311),
         ),
         # After authentication the same words are an ordinary logout, not a pre-auth disconnect.
         (
