@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from detector.checklist.model import Checklist, Scenario
 from detector.detection.events import (
+    COMPACT_JSON,
     EVENT_ORDER,
     Event,
     EventBatch,
@@ -415,7 +416,7 @@ class Correlator:
             keys: dict[Group, str] = {}
             for event in inserts:
                 if event.group not in keys:
-                    keys[event.group] = json.dumps(list(event.group), separators=(",", ":"))
+                    keys[event.group] = COMPACT_JSON.encode(list(event.group))
             store.conn.executemany(
                 "INSERT OR IGNORE INTO corr_events(scenario_id, group_key, ts, rule, value, file_uid, offset, evidence)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
