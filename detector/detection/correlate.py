@@ -421,7 +421,7 @@ class Correlator:
                 "INSERT OR IGNORE INTO corr_events(scenario_id, group_key, ts, rule, value, file_uid, offset, evidence)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (self.scenario.id, keys[e.group], e.ts, e.rule, e.value, e.file_uid, e.offset, e.to_json())
+                    (self.scenario.id, keys[e.group], e.ts, e.rule, e.value, e.file_uid, e.offset, e.to_json(keys[e.group]))
                     for e in inserts
                 ],
             )

@@ -28,6 +28,7 @@ EVENT_ORDER = attrgetter("ts", "offset", "line")  # the total order of events (C
 # One encoder for every pooled event: json.dumps with options builds a new encoder per call,
 # which doubled the cost of pooling a busy auth log's events.
 COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_JSON_TEXT = json.encoder.encode_basestring_ascii  # what COMPACT_JSON writes for a str, in C
 
 Group = tuple[str | None, ...]
 
@@ -71,8 +72,12 @@ class Event(NamedTuple):
             file_uid=self.file_uid,
         )
 
-    def to_json(self) -> str:
-        return COMPACT_JSON.encode([self.path, self.line, self.log_kind, self.application, list(self.group)])
+    def to_json(self, group_json: str | None = None) -> str:
+        """The pooled row's evidence: `[path, line, log kind, application, group]`, compact JSON
+        (the group's JSON passed in when the caller has it: one per group, not per event)."""
+        group = COMPACT_JSON.encode(list(self.group)) if group_json is None else group_json
+        application = "null" if self.application is None else _JSON_TEXT(self.application)
+        return f"[{_JSON_TEXT(self.path)},{_JSON_TEXT(self.line)},{_JSON_TEXT(self.log_kind)},{application},{group}]"
 
     @classmethod
     def from_row(cls, row: Any) -> "Event":
