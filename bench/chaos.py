@@ -417,6 +417,9 @@ class Chaos:
         self._count("watch", proc, killed, started, 0.0)
 
     def round_tick(self) -> None:
+        if not self.run.state.exists():  # every scan so far was killed before the state was made:
+            self.round_scan()  # a tick would rightly refuse it (exit 2, no state to read)
+            return
         self.grow()
         pending = self.run.query("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
         waiting = (pending[0][0] if pending else 0) * 0.05

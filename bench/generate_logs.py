@@ -3,7 +3,7 @@
     python bench/generate_logs.py KIND --lines N --out FILE [--seed 1] [--start 2026-11-23T00:00:00Z]
                                   [--rate LINES_PER_SECOND] [--attack-rate 0.002] [--host web1] [--quiet]
 
-KIND is one of: access, access-vhost, access-common, auth, auth-iso, syslog5424, kern-firewall,
+KIND is one of: access, access-vhost, access-common, access-longtail, auth, auth-iso, syslog5424, kern-firewall,
 app-json, app-logfmt, error-apache, error-nginx. A FILE ending in `.gz` is written gzip-compressed.
 As a library: `generate(kind, lines, seed, start, ...)` yields the lines lazily, `write(...)` writes
 a file; both in constant memory. The models live in the `loggen` package next to this file.
@@ -60,6 +60,7 @@ KINDS: dict[str, Callable[[random.Random, str], Model]] = {
     "access": lambda rng, host: AccessModel(rng, host, "combined"),
     "access-vhost": lambda rng, host: AccessModel(rng, host, "vhost"),
     "access-common": lambda rng, host: AccessModel(rng, host, "common"),
+    "access-longtail": lambda rng, host: AccessModel(rng, host, "combined", long_tail=True),
     "auth": lambda rng, host: AuthModel(rng, host, "bsd"),
     "auth-iso": lambda rng, host: AuthModel(rng, host, "iso"),
     "syslog5424": Syslog5424Model,

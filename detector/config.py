@@ -80,6 +80,16 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True)
+class CrsSettings:
+    """`crs:` in logwarden.yaml: which OWASP CRS install to run over access logs, how strict."""
+
+    path: Path  # a CRS checkout or package (the folder holding rules/), read, never copied
+    paranoia: int = 1  # CRS paranoia level 1-4: rules tagged paranoia-level/N run when N <= this
+    threshold: int = 5  # inbound anomaly score at which a request is a match (CRS default)
+    exclusions: tuple[str, ...] = ()  # rule ids, id ranges (942100-942199) or tags (attack-sqli)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     state: Path
@@ -92,6 +102,7 @@ class Config:
     most_threshold: float = 0.75
     # A last line without a newline is read once its file has been quiet this long.
     partial_line_grace: timedelta = timedelta(seconds=60)
+    crs: CrsSettings | None = None
 
     def sources(self) -> list[SourceSpec]:
         return [s for app in self.applications for s in app.sources]
@@ -99,8 +110,9 @@ class Config:
 
 _TOP_KEYS = {
     "state", "checklist", "escalation", "timezone", "process", "applications",
-    "coverage_deadline", "most_threshold", "partial_line_grace",
+    "coverage_deadline", "most_threshold", "partial_line_grace", "crs",
 }
+_CRS_KEYS = {"path", "paranoia", "threshold", "exclusions"}
 _PROCESS_KEYS = {"owner", "point_of_contact", "documentation", "review_interval"}
 _APP_KEYS = {"name", "criticality", "owner", "onboarded", "sources"}
 _SOURCE_KEYS = {"path", "kind", "format", "timezone", "max_silence"}
@@ -215,6 +227,37 @@ def _build_config(path: Path, data: LineDict, problems: _Problems) -> Config:
         coverage_deadline=coverage_deadline,
         most_threshold=float(most),
         partial_line_grace=partial_line_grace,
+        crs=_build_crs(path, data.get("crs"), data, problems),
+    )
+
+
+def _build_crs(path: Path, node: Any, parent: LineDict, problems: _Problems) -> CrsSettings | None:
+    if node is None:
+        return None
+    if not isinstance(node, LineDict):
+        problems.add(parent.line_of("crs"), "crs must be a mapping: {path: /usr/share/coreruleset, paranoia: 1, threshold: 5}")
+        return None
+    problems.unknown_keys(node, _CRS_KEYS, "crs")
+    where = node.get("path")
+    if not isinstance(where, str) or not where:
+        problems.add(node.line_of("path") if "path" in node else node.line, "crs.path must name the CRS install (the folder holding rules/)")
+        return None
+    numbers = {}
+    for key, low, high, default in (("paranoia", 1, 4, 1), ("threshold", 1, 10_000, 5)):
+        value = node.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            problems.add(node.line_of(key), f"crs.{key} must be an integer from {low} to {high}")
+            value = default
+        numbers[key] = value
+    exclusions = node.get("exclusions", [])
+    if not isinstance(exclusions, list) or not all(isinstance(e, (str, int)) and not isinstance(e, bool) for e in exclusions):
+        problems.add(node.line_of("exclusions"), "crs.exclusions must be a list of rule ids (942100), id ranges (942100-942199) or tags (attack-sqli)")
+        exclusions = []
+    return CrsSettings(
+        path=_rel(path, where),
+        paranoia=numbers["paranoia"],
+        threshold=numbers["threshold"],
+        exclusions=tuple(str(e).strip() for e in exclusions),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -98,7 +98,11 @@ class Finding:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """JSON-ready; `entity` and `extra` are copied one level deep, not recursively (callers
+        serialize the result right away; a finding is written at every batch that touches it)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["entity"] = dict(self.entity)
+        data["extra"] = dict(self.extra)
         data["confidence"] = round(self.confidence, 4)
         data["confidence_reasons"] = list(self.confidence_reasons)
         data["log_kinds"] = list(self.log_kinds)

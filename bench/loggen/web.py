@@ -17,6 +17,7 @@ from .addresses import (
 )
 from .clock import WEB_DAY, clf_stamp
 from .engine import Event, Model, Payload
+from .longtail import LongTail
 from .randomness import between, integer, picker, rng_choice, uniform, zipf_weights
 
 BROWSER_UAS = [
@@ -414,9 +415,9 @@ class AccessModel(Model):
     default_rate = 40.0
     day = WEB_DAY
 
-    def __init__(self, rng: random.Random, host: str, variant: str = "combined") -> None:
+    def __init__(self, rng: random.Random, host: str, variant: str = "combined", long_tail: bool = False) -> None:
         super().__init__(rng, host)
-        self.options = {"variant": variant}
+        self.options = {"variant": variant, "long_tail": long_tail}
         self.variant = variant
         self.escape = nginx_escape if variant == "combined" else apache_escape
         self.stamp = clf_stamp()
@@ -492,6 +493,20 @@ class AccessModel(Model):
         self.app_call = picker(
             rng, [((request, status, low, high), weight) for request, status, low, high, weight in APP_CALLS]
         )
+        self.tail: LongTail | None = None
+        if long_tail:
+            self._with_long_tail()
+
+    def _with_long_tail(self) -> None:
+        """Thousands of browsers with their own user agents, and the long-tail URLs of `LongTail`."""
+        rng = self.rng
+        self.tail = tail = LongTail(rng, [pid for pid, _, _ in self.products])
+        clients = [
+            (rng_choice(rng, PUBLIC_V4) if rng.random() < 0.9 else public_v6(rng), tail.user_agent(),
+             "HTTP/2.0" if rng.random() < 0.75 else "HTTP/1.1")
+            for _ in range(6000)
+        ]  # fmt: skip
+        self.client = picker(rng, list(zip(clients, zipf_weights(len(clients), 0.7), strict=True)), resolution=65536)
 
     # -- line layout -------------------------------------------------------------------------
     def line(
@@ -553,8 +568,13 @@ class AccessModel(Model):
             elif roll < 0.17:
                 target += "?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday"
         elif kind == "category":
-            target = f"/category/{rng_choice(rng, CATEGORIES)}{self.category_query()}"
+            if self.tail is not None and rng.random() < 0.4:
+                target = self.tail.filters(rng_choice(rng, CATEGORIES))
+            else:
+                target = f"/category/{rng_choice(rng, CATEGORIES)}{self.category_query()}"
             size = integer(rng, 30_000, 52_000)
+        elif kind == "search" and self.tail is not None:
+            target, size = self.tail.search(), integer(rng, 12_000, 40_000)
         elif kind == "search":
             target = f"/search?q={rng_choice(rng, SEARCHES)}" + ("&page=2" if rng.random() < 0.15 else "")
             size = integer(rng, 12_000, 40_000)
@@ -590,6 +610,8 @@ class AccessModel(Model):
             if page_no:
                 at += between(rng, 4.0, 90.0)
             target, status, size, kind = self._page()
+            if self.tail is not None and page_no == 0 and rng.random() < 0.3:
+                target += ("&" if "?" in target else "?") + self.tail.landing_query()
             if status == 301:
                 events.append((at, self.line(ip, "-", f"GET {target[:-1]} {proto}", 301, 162, referrer, ua)))
                 at += 0.08
@@ -607,6 +629,10 @@ class AccessModel(Model):
                 pid, _, image_bytes = self.product()
                 assets.append((f"/images/products/{pid}-{rng_choice(rng, (400, 800))}.webp", image_bytes))
             offset = at + between(rng, 0.05, 0.3)
+            if self.tail is not None:
+                events += self._tail_calls(kind, page_url, referrer, offset, ip, ua, proto)
+                version = self.tail.asset_version()
+                assets = [(p + version if p.startswith("/static/") else p, b) for p, b in assets]
             for path, asset_bytes in assets:
                 cached = returning and rng.random() < 0.7
                 events.append(
@@ -662,6 +688,26 @@ class AccessModel(Model):
                     )
                 )
             referrer = page_url
+        return events
+
+    def _tail_calls(
+        self, kind: str, page_url: str, referrer: str, at: float, ip: str, ua: str, proto: str
+    ) -> list[Event]:
+        """What a page of the long-tail shop calls besides its assets: search suggestions while
+        typing, product lists, the analytics beacon."""
+        rng, tail = self.rng, self.tail
+        assert tail is not None
+        calls: list[tuple[str, str, int, int]] = []
+        if rng.random() < 0.25 or kind == "search":
+            calls += [("GET", tail.suggest(), 200, integer(rng, 200, 1800)) for _ in range(integer(rng, 1, 4))]
+        if kind in ("category", "home") and rng.random() < 0.4:
+            calls.append(("GET", tail.product_list_api(), 200, integer(rng, 4000, 40_000)))
+        if rng.random() < 0.35:  # sites that self-host their analytics collector
+            calls.append(("GET", tail.beacon(page_url, referrer), 204, 0))
+        events: list[Event] = []
+        for method, target, status, size in calls:
+            at += tail.dwell()
+            events.append((at, self.line(ip, "-", self.escape(f"{method} {target} {proto}"), status, size, page_url, ua)))
         return events
 
     def _app_calls(self) -> list[Event]:

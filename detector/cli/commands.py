@@ -147,7 +147,7 @@ def scan(
         from detector.runs.metricsfile import check_metrics_path
 
         check_metrics_path(metrics_file)
-    engine = load_engine(checklist_dir or config.checklist, now=now, sigma=sigma_paths)
+    engine = load_engine(checklist_dir or config.checklist, now=now, sigma=sigma_paths, crs=config.crs)
     _note_skipped_sigma(engine.checklist.extra.get("sigma"))
     if not no_escalate or baseline:
         _check_policy(config)  # a bad policy stops the run before anything is read (exit 2)
@@ -156,7 +156,7 @@ def scan(
     meter = scanview.Progress() if show_progress else None
     with StateLock(config.state, "scan", wait=wait):
         with Store(config.state) as store:
-            engine.record_checklist(store, now)
+            _record_checklist(engine, store, now)
             run_id = store.start_run("scan", now, engine.checklist.version)
             result = run_scan(
                 store,
@@ -198,6 +198,13 @@ def scan(
     if fail_on is not None and any(severity_rank(f.severity) >= severity_rank(fail_on) for f in findings):
         return 3
     return 0
+
+
+def _record_checklist(engine: Any, store: Store, now: datetime) -> None:
+    """Record the checklist's version; tell on stderr what changed under it (e.g. another CRS version)."""
+    engine.record_checklist(store, now)
+    for notice in engine.notices:
+        say(terminal_safe(notice), to_stderr=True)
 
 
 @cli.group(invoke_without_command=True)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from detector.checklist import Checklist
 from detector.config import local_timezone
+from detector.detection.crs.stage import CrsStage
 from detector.detection.matcher import Matcher
 from detector.parsing import parse_any
 from detector.parsing.base import ParseContext
@@ -61,7 +62,9 @@ def _jsonable(value: Any) -> Any:
 def match_files(
     paths: list[Path], checklist: Checklist, summary: MatchSummary, timezone_name: str | None = None,
     show_all: bool = False,
+    crs: CrsStage | None = None,
 ) -> Iterator[LineMatch]:
+    """With `crs`, each request also carries its CRS score and the CRS rules it hit (crs.*)."""
     matcher = Matcher(checklist)
     tz = timezone_name or local_timezone()
     for file in discover_paths(paths):
@@ -81,6 +84,8 @@ def match_files(
                 summary.parsed += len(result.table)
                 if len(result.table):
                     frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, str(file.path))
+                    if crs is not None:
+                        frame = crs.enrich(frame)
                     hits = matcher.match(frame)
                     by_row: dict[int, list[str]] = {}
                     for key, rows in hits.items():

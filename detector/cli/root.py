@@ -32,6 +32,12 @@ _COMMAND_MODULES = {
 }
 _loaded: set[str] = set()
 
+# Arrow's buffers from the C library's allocator rather than Arrow's default (mimalloc), which
+# keeps freed pages mapped: measured on 1M access lines, peak RSS 305 -> 250 MB for a scan
+# and about 100 MB less with the OWASP CRS on, at the same CPU time. Read by Arrow when it
+# first allocates, so set before any command imports pyarrow; a value in the environment wins.
+_ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
+
 
 def _load(module_name: str) -> None:
     """Import a command module once; the escalation ones add their groups through `register`."""
@@ -91,6 +97,7 @@ def _fail(exc: BaseException, line: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turn typed errors into one clear line and an exit code."""
     _debug["on"] = os.environ.get("LOGWARDEN_DEBUG", "") not in ("", "0")
+    os.environ.setdefault(*_ARROW_POOL)
     command_logging()
     try:
         code = cli.main(args=argv, prog_name="logwarden", standalone_mode=False)

@@ -175,6 +175,29 @@ def history(config: Config, checklist_dir: Path | None, fmt: str, now) -> None: 
         say(f"overdue: {message}")
 
 
+@rules.command(name="crs")
+@click.option("--check", "crs_path", type=click.Path(path_type=Path), required=True,
+              help="a CRS install: the folder holding rules/ (or rules/ itself)")
+@click.option("--paranoia", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--threshold", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--exclude", "exclusions", multiple=True, help="rule id, id range or tag (repeatable)")
+@click.option("--verbose", is_flag=True, help="also list control and response rules")
+@format_option("text", "json")
+def crs_check(crs_path: Path, paranoia: int, threshold: int, exclusions: tuple[str, ...], verbose: bool, fmt: str) -> None:
+    """Load an OWASP CRS install: which rules run over access logs, which cannot and why."""
+    from detector.checklist.crs import load_crs
+    from detector.checklist.crs.report import check_lines, check_report
+    from detector.config import CrsSettings
+
+    settings = CrsSettings(path=crs_path, paranoia=paranoia, threshold=threshold, exclusions=exclusions)
+    report = check_report(load_crs(crs_path), settings)
+    if fmt == "json":
+        emit_json(report)
+        return
+    for line in check_lines(report, verbose):
+        say(terminal_safe(line))
+
+
 @rules.command(name="sigma-check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @format_option("text", "json")
@@ -209,14 +232,26 @@ def sigma_check(paths: tuple[Path, ...], fmt: str) -> int:
 @format_option("text", "json")
 @click.option("--all", "show_all", is_flag=True, help="also list parsed lines that match no rule")
 @click.option("--timezone", "timezone_name", default=None, help="zone for timestamps without one")
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="logwarden.yaml whose `crs:` section runs the OWASP CRS too")
 def match(
     files: tuple[Path, ...], checklist_dir: Path | None, sigma_paths: tuple[Path, ...], fmt: str, show_all: bool,
-    timezone_name: str | None,
+    timezone_name: str | None, config_path: Path | None,
 ) -> None:
     """Per-line rule hits and extracted fields (stateless, for debugging rules)."""
+    from detector.config import load_config
+
+    crs_settings = load_config(config_path).crs
     checklist = load_checklist(checklist_dir, sigma_paths)
+    crs = None
+    if crs_settings is not None:
+        from detector.checklist.crs.scenario import with_crs
+        from detector.detection.crs.stage import load_crs_stage
+
+        crs = load_crs_stage(crs_settings)
+        checklist = with_crs(checklist, crs.ruleset, crs_settings)
     summary = MatchSummary()
-    rows = match_files(list(files), checklist, summary, timezone_name, show_all)
+    rows = match_files(list(files), checklist, summary, timezone_name, show_all, crs=crs)
     if fmt == "json":
         emit_json({"matches": [r.to_dict() for r in rows], "summary": summary.__dict__})
         return
@@ -226,4 +261,8 @@ def match(
         for key in ("source.ip", "user.name", "event.action", "event.outcome", "url.original", "http.response.status_code", "user_agent.original"):
             if key in row.fields:
                 say("    " + terminal_safe(f"{key}: {row.fields[key]}"))
+        if row.fields.get("crs.matched"):
+            say("    " + terminal_safe(f"crs.anomaly_score: {row.fields['crs.anomaly_score']}"))
+            for detail in str(row.fields["crs.matched"]).split(" | "):
+                say("      " + terminal_safe(detail))
     say(f"{summary.files} file(s), {summary.lines} lines, {summary.parsed} parsed, {summary.matched} matching a rule")

@@ -83,7 +83,7 @@ class CliLoader:
         return load_config(self.initial.path, self.initial.state)
 
     def load_engine(self, config: Config) -> DetectionEngine:
-        return load_engine(self.checklist_dir or config.checklist, sigma=self.sigma)
+        return load_engine(self.checklist_dir or config.checklist, sigma=self.sigma, crs=config.crs)
 
     def open_escalator(self, store: Store, config: Config) -> Escalator | None:
         if not self.escalate:

@@ -117,7 +117,9 @@ class FrameView:
 
 
 def _to_bool(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if result.null_count:  # a kernel call of its own: only when there are nulls to fill
+        result = pc.fill_null(result, False)
+    return np.asarray(result.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _escape(text: str) -> str:

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from detector.checklist import Checklist, load_checklist
+from detector.config import CrsSettings
 from detector.detection import confidence
 from detector.detection.batch import BatchContext
 from detector.detection.correlate import Correlator, OpenFinding
@@ -20,6 +22,11 @@ from detector.detection.matcher import Matcher
 from detector.model import Finding, Peer
 from detector.state.history import record_checklist
 from detector.state.store import Store
+
+if TYPE_CHECKING:  # the CRS modules load only when the CRS is configured (scan start-up without it)
+    from detector.detection.crs.stage import CrsStage
+
+CRS_SCENARIO = "web-crs-inbound"  # detector.checklist.crs.scenario.SCENARIO_ID
 
 
 def _topological(checklist: Checklist) -> list[str]:
@@ -44,8 +51,15 @@ def _topological(checklist: Checklist) -> list[str]:
 class DetectionEngine:
     """Batch sink evaluating a checklist; also the `rules test` and `match` workhorse."""
 
-    def __init__(self, checklist: Checklist) -> None:
+    def __init__(self, checklist: Checklist, crs: CrsStage | None = None) -> None:
         self.checklist = checklist
+        self.crs = crs  # the OWASP CRS, scoring requests before the rules read its columns
+        self.crs_detail = None
+        if crs is not None:
+            from detector.detection.crs.evidence import EvidenceDetail
+
+            self.crs_detail = EvidenceDetail(crs)  # rule ids per evidence line
+        self.notices: list[str] = []
         self.matcher = Matcher(checklist)
         self.active = [s for s in checklist.scenarios if s.status != "deprecated"]
         active_ids = {s.id for s in self.active}
@@ -60,13 +74,15 @@ class DetectionEngine:
 
     def prepare(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Single-event matching: pure, so the pipeline runs it in its read-ahead thread."""
+        if self.crs is not None:
+            frame = self.crs.enrich(frame)
         return self.matcher.match(frame)
 
     def process(
         self, store: Store, frame: pd.DataFrame, ctx: BatchContext, hits: dict[str, np.ndarray] | None = None
     ) -> None:
         if hits is None:
-            hits = self.matcher.match(frame)
+            hits = self.prepare(frame)
         events = self._events(FrameColumns(frame), hits, ctx)
         self._correlate(store, ctx.now, events, ctx.watermark)
 
@@ -101,8 +117,14 @@ class DetectionEngine:
     # -- helpers -----------------------------------------------------------------------------
 
     def record_checklist(self, store: Store, now: datetime) -> list[str]:
-        """Record this checklist version; returns warnings (unversioned changes, overdue reviews)."""
-        return record_checklist(store, self.checklist, now)
+        """Record this checklist version; returns warnings (unversioned changes, overdue reviews,
+        a change of CRS version)."""
+        self.notices = []
+        if self.crs is not None:
+            from detector.detection.crs.stage import crs_version_change
+
+            self.notices = crs_version_change(store, self.checklist)  # what a one-shot scan prints too
+        return self.notices + record_checklist(store, self.checklist, now)
 
     def _events(self, columns: FrameColumns, hits: dict[str, np.ndarray], ctx: BatchContext) -> dict[str, EventBatch]:
         """Matched rows as each scenario's correlation events, still as columns."""
@@ -164,9 +186,11 @@ class DetectionEngine:
         built: dict[str, tuple[Finding, str]] = {}
         for fid, item in touched.items():
             finding = item.build()
+            if self.crs_detail is not None and finding.scenario_id == CRS_SCENARIO:
+                finding = self.crs_detail.annotate(finding)
+                item.finding = replace(item.finding, extra={**item.finding.extra, "crs": finding.extra["crs"]})
             built[fid] = (finding, item.changed or "extended")
-            store.put_finding(finding, change=None, now=now)
-        peers = _PeerCache(store)
+        peers = _PeerCache(store, {fid: f for fid, (f, _) in built.items()})  # written once, below
         affected: dict[str, Finding | Peer] = {fid: f for fid, (f, _) in built.items()}
         for finding, _ in list(built.values()):
             for other in peers.of(finding.entity, finding.id):
@@ -193,11 +217,18 @@ class DetectionEngine:
 
 class _PeerCache:
     """Findings per entity value, loaded once per batch (one entity value is often shared by
-    every finding of a batch, e.g. the attacked `user.name`)."""
+    every finding of a batch, e.g. the attacked `user.name`). The batch's own findings are
+    read as built (`fresh`), not as stored: each is then written once per batch, not twice."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fresh: dict[str, Finding] | None = None) -> None:
         self.store = store
         self.by_value: dict[tuple[str, str], list[Peer]] = {}
+        self.fresh: dict[tuple[str, str], dict[str, Peer]] = {}
+        for fid, finding in (fresh or {}).items():
+            peer = _peer(finding)
+            for field, value in finding.entity.items():
+                if value is not None:
+                    self.fresh.setdefault((field, value), {})[fid] = peer
 
     def of(self, entity: dict[str, str], exclude_id: str) -> list[Peer]:
         found: dict[str, Peer] = {}
@@ -206,13 +237,43 @@ class _PeerCache:
                 continue
             key = (field, value)
             if key not in self.by_value:
-                self.by_value[key] = self.store.findings_with_entity_value(field, value)
+                fresh = self.fresh.get(key, {})
+                stored = {p.id: p for p in self.store.findings_with_entity_value(field, value)}
+                self.by_value[key] = list({**stored, **fresh}.values())
             for peer in self.by_value[key]:
                 if peer.id != exclude_id:
                     found.setdefault(peer.id, peer)
         return sorted(found.values(), key=lambda p: p.id)
 
 
-def load_engine(directory: Path | None, now: datetime | None = None, sigma: Sequence[Path] = ()) -> DetectionEngine:
-    """Load and compile a checklist (default: the bundled one), with extra Sigma rule paths."""
-    return DetectionEngine(load_checklist(directory, sigma))
+def _peer(finding: Finding) -> Peer:
+    """What `Store.findings_with_entity_value` would read back once `finding` is written."""
+    distinct = finding.extra.get("distinct_values")
+    return Peer(
+        id=finding.id,
+        scenario_id=finding.scenario_id,
+        scenario_version=finding.scenario_version or "",
+        confidence=float(finding.confidence),
+        count=int(finding.count or 0),
+        exercise=bool(finding.exercise),
+        first_seen=finding.first_seen,
+        last_seen=finding.last_seen,
+        log_kinds=tuple(finding.log_kinds),
+        entity=dict(finding.entity),
+        extra={} if distinct is None else {"distinct_values": int(distinct)},
+    )
+
+
+def load_engine(
+    directory: Path | None, now: datetime | None = None, sigma: Sequence[Path] = (), crs: CrsSettings | None = None,
+) -> DetectionEngine:
+    """Load and compile a checklist (default: the bundled one), with extra Sigma rule paths and the OWASP CRS when
+    configured."""
+    checklist = load_checklist(directory, sigma)
+    if crs is None:
+        return DetectionEngine(checklist)
+    from detector.checklist.crs.scenario import with_crs
+    from detector.detection.crs.stage import load_crs_stage
+
+    stage = load_crs_stage(crs)
+    return DetectionEngine(with_crs(checklist, stage.ruleset, crs), stage)

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.parsing.arrowtext import fill_rows, group, mask_of, split_once, string_offsets, valid_mask
+from detector.parsing.arrowtext import fill_rows, group, holding_bytes, mask_of, split_once, string_offsets, valid_mask
 
 _HEX = np.full(256, -1, dtype=np.int16)
 for _code, _char in enumerate(b"0123456789abcdef"):
@@ -63,8 +63,7 @@ def _decode_block(values: pa.StringArray, plus_as_space: bool) -> tuple[np.ndarr
 
 def percent_decode(values: pa.Array, plus_as_space: bool = False) -> pa.Array:
     """Percent-decode every value once (and `+` -> space for query strings)."""
-    needle = r"[%+]" if plus_as_space else "%"
-    touched = mask_of(pc.match_substring_regex(values, needle))
+    touched = holding_bytes(values, b"%+" if plus_as_space else b"%")
     if not touched.any():
         return values
     rows = np.flatnonzero(touched)
@@ -73,9 +72,10 @@ def percent_decode(values: pa.Array, plus_as_space: bool = False) -> pa.Array:
     decoded = pa.Array.from_buffers(
         pa.binary(), len(subset), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
     )
-    if non_ascii.any():
-        well_formed = mask_of(pc.match_substring_regex(decoded, _UTF8))
-        bad = non_ascii & ~well_formed
+    if non_ascii.any():  # only the rows that decoded to non-ASCII bytes can be malformed
+        suspect = np.flatnonzero(non_ascii)
+        bad = np.zeros(len(decoded), dtype=bool)
+        bad[suspect] = ~mask_of(pc.match_substring_regex(decoded.take(pa.array(suspect)), _UTF8))
         if bad.any():
             decoded = pc.if_else(pa.array(bad), subset.cast(pa.binary()), decoded)
     text = decoded.cast(pa.string())

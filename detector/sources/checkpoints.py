@@ -409,7 +409,9 @@ def _identify(files: list[LogFile]) -> tuple[dict[int, Identity], list[tuple[Log
     unreadable: list[tuple[LogFile, str]] = []
     for index, file in enumerate(files):
         try:
-            identities[index] = identify(file.path, file.compression)
+            identity = identify(file.path, file.compression)
+            if identity.complete:  # else an archive still being written: taken up once complete
+                identities[index] = identity
         except READ_ERRORS as exc:
             unreadable.append((file, f"{type(exc).__name__}: {exc}"))
     return identities, unreadable

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import lzma
 import os
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,11 @@ def open_log(path: Path, compression: str | None) -> BinaryIO:
     return open(path, "rb")  # noqa: SIM115 - caller closes
 
 
+#: How long after its last change a compressed file without a complete head may still be being
+#: written (logrotate's compression of a large generation takes seconds).
+ARCHIVE_SETTLE_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class Identity:
     """What identifies a file across renames: device+inode, and a hash of its first bytes."""
@@ -50,6 +56,7 @@ class Identity:
     size: int | None  # None for compressed files (size of the content unknown until read)
     mtime: float
     head: bytes  # first FINGERPRINT_BYTES of the (decompressed) content
+    complete: bool = True  # False: an archive still being written, to be taken up later
 
     def fingerprint(self, length: int | None = None) -> str:
         data = self.head if length is None else self.head[:length]
@@ -57,10 +64,26 @@ class Identity:
 
 
 def identify(path: Path, compression: str | None) -> Identity:
-    """Stat the file and read its head; raises OSError when unreadable."""
+    """Stat the file and read its head; raises OSError when unreadable.
+
+    A compressed file changed within ARCHIVE_SETTLE_SECONDS that is empty or ends before its
+    end-of-stream marker is an archive logrotate is still writing (`complete=False`): taken up
+    now it would get an identity no record knows (an empty head), and its content would be read
+    a second time once complete. An older truncated archive raises, to be read and reported."""
     st = os.stat(path)
+    settling = compression is not None and time.time() - st.st_mtime <= ARCHIVE_SETTLE_SECONDS
+    if settling and st.st_size == 0:
+        return Identity(dev=st.st_dev, inode=st.st_ino, size=None, mtime=st.st_mtime, head=b"", complete=False)
     with open_log(path, compression) as handle:
-        head = handle.read(FINGERPRINT_BYTES)
+        try:
+            head = handle.read(FINGERPRINT_BYTES)
+            if compression and len(head) < FINGERPRINT_BYTES:
+                while handle.read(1 << 16):  # a short archive must reach its end-of-stream marker
+                    pass
+        except EOFError:  # no end-of-stream marker yet (a corrupt archive raises another error)
+            if not settling:
+                raise
+            return Identity(dev=st.st_dev, inode=st.st_ino, size=None, mtime=st.st_mtime, head=b"", complete=False)
     return Identity(
         dev=st.st_dev,
         inode=st.st_ino,

@@ -35,6 +35,7 @@ FORMATS = {
     "access": "combined",
     "access-vhost": "combined",
     "access-common": "common",
+    "access-longtail": "combined",
     "auth": "syslog",
     "auth-iso": "syslog",
     "syslog5424": "syslog",
@@ -54,6 +55,7 @@ SHAPES = {
     "access": rf"\S+ - \S+ {CLF_TIME} {QUOTED} \d{{3}} \d+ {QUOTED} {QUOTED}",
     "access-vhost": rf"[\w.-]+:\d+ \S+ - \S+ {CLF_TIME} {QUOTED} \d{{3}} \d+ {QUOTED} {QUOTED}",
     "access-common": rf"\S+ - \S+ {CLF_TIME} {QUOTED} \d{{3}} (?:\d+|-)",
+    "access-longtail": rf"\S+ - \S+ {CLF_TIME} {QUOTED} \d{{3}} \d+ {QUOTED} {QUOTED}",
     "auth": rf"{BSD_TIME} web1 {TAG}: .*\S",
     "auth-iso": rf"{ISO_MICROS} web1 {TAG}: .*\S",
     "syslog5424": rf"<\d{{1,3}}>1 {ISO_MICROS} [\w.-]+ [\w.-]+ (?:\d+|-) \S+ (?:-|(?:\[[^\]]*\])+) .*\S",
@@ -118,7 +120,7 @@ def test_every_line_has_the_shape_of_its_format(kind):
     shape = re.compile(SHAPES[kind] + r"\n")
     bad = [line for line in lines if not shape.fullmatch(line)]
     assert bad == []
-    if kind == "access":  # nginx escapes quotes inside fields as \x22: exactly 6 quotes per line
+    if kind in ("access", "access-longtail"):  # nginx escapes quotes inside fields as \x22: 6 quotes per line
         assert {line.count('"') for line in lines} == {6}
     if kind == "app-json":
         records = [json.loads(line) for line in lines]

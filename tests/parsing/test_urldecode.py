@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from detector.parsing.arrowtext import holding_bytes, mask_of
 from detector.parsing.urldecode import percent_decode, split_target
 
 
@@ -41,3 +46,18 @@ def test_split_target():
     path, query = split_target(pa.array(["/p?x=%31&y=a+b", "/only", "?q", None, "https://h.example", "//double"]))
     assert path.to_pylist() == ["/p", "/only", "", None, "/", "//double"]
     assert query.to_pylist() == ["x=1&y=a b", None, "q", None, None, None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet="a%+\\é\x00 2", max_size=8)), max_size=30),
+    st.booleans(),
+    st.integers(0, 5),
+)
+def test_holding_bytes_finds_the_values_a_substring_search_finds(values, wide, skip):
+    arr = pa.array(values, pa.large_string() if wide else pa.string()).slice(min(skip, len(values)))
+    for chars in (b"%", b"%+", b"\\"):
+        expected = np.zeros(len(arr), dtype=bool)
+        for char in chars.decode():
+            expected |= mask_of(pc.match_substring(arr, char))
+        assert holding_bytes(arr, chars).tolist() == expected.tolist()
