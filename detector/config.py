@@ -115,6 +115,8 @@ class Config:
     applications: tuple[Application, ...] = ()
     coverage_deadline: timedelta = timedelta(days=30)
     most_threshold: float = 0.75
+    # A last line without a newline is read once its file has been quiet this long.
+    partial_line_grace: timedelta = timedelta(seconds=60)
     crs: CrsSettings | None = None
     engine: EngineSpec = field(default_factory=EngineSpec)
 
@@ -124,7 +126,7 @@ class Config:
 
 _TOP_KEYS = {
     "state", "checklist", "escalation", "timezone", "process", "applications",
-    "coverage_deadline", "most_threshold", "crs", "engine",
+    "coverage_deadline", "most_threshold", "partial_line_grace", "crs", "engine",
 }
 _CRS_KEYS = {"path", "paranoia", "threshold", "exclusions"}
 _ENGINE_KEYS = {"kind", "scheduler", "workers", "partition_mb"}
@@ -224,6 +226,9 @@ def _build_config(path: Path, data: LineDict, problems: _Problems) -> Config:
     coverage_deadline = timedelta(days=30)
     if "coverage_deadline" in data:
         coverage_deadline = _duration(data, "coverage_deadline", problems) or coverage_deadline
+    partial_line_grace = timedelta(seconds=60)
+    if "partial_line_grace" in data:
+        partial_line_grace = _duration(data, "partial_line_grace", problems) or partial_line_grace
     most = data.get("most_threshold", 0.75)
     if not isinstance(most, (int, float)) or isinstance(most, bool) or not 0.5 <= most <= 1:
         problems.add(data.line_of("most_threshold"), "most_threshold must be a number between 0.5 and 1")
@@ -238,6 +243,7 @@ def _build_config(path: Path, data: LineDict, problems: _Problems) -> Config:
         applications=applications,
         coverage_deadline=coverage_deadline,
         most_threshold=float(most),
+        partial_line_grace=partial_line_grace,
         crs=_build_crs(path, data.get("crs"), data, problems),
         engine=_build_engine(data.get("engine"), data, problems),
     )

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Protocol
 
 import numpy as np
@@ -23,8 +23,9 @@ import pyarrow.compute as pc
 from detector.config import local_timezone
 from detector.detection.batch import BatchContext, BatchSink
 from detector.model import Defect, iso, stable_hash
-from detector.parsing import parse_lines, sniff_format
+from detector.parsing import parse_any
 from detector.parsing.base import ParseContext
+from detector.parsing.stats import MAX_RUN_SAMPLES, add_counts, counts_report, keep_samples, parse_counts
 from detector.sources.checkpoints import (
     Assignment,
     FileRecord,
@@ -51,8 +52,9 @@ from detector.sources.reader import (
 from detector.state.store import Store
 from detector.textsafe import terminal_safe
 
-SNIFF_LINES = 20
+SNIFF_LINES = 20  # a new file's usual format, sniffed by engines that cut files into partitions
 MAX_SAMPLES_PER_REASON = 5
+DEFAULT_PARTIAL_GRACE = timedelta(seconds=60)
 
 
 @dataclass
@@ -67,6 +69,8 @@ class FileStats:
     blank: int = 0
     repaired: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # see `parse_counts`
+    samples: list[dict[str, Any]] = field(default_factory=list)  # unparsed lines with their reason
 
 
 @dataclass
@@ -114,32 +118,32 @@ class ParsedBatch:
     first_event: pd.Timestamp | None = None  # of the whole batch (the frame may hold fewer rows)
     last_event: pd.Timestamp | None = None
     kinds: str | None = None  # the batch's log kinds, comma-separated
+    counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # see `parse_counts`
 
 
 def parse_batch(batch: Batch, ctx: ParseContext, fmt: str | None, tail_hash: str) -> ParsedBatch:
     """Sniff (when `fmt` is None), parse and summarize one batch: the work the local engine does
     in its read-ahead thread and a Dask worker does on its partition. Pure: no state database."""
     warning = None
-    if fmt is None and len(batch.lines):
-        fmt = sniff_format(batch.lines.slice(0, SNIFF_LINES).to_pylist())
-        if fmt is None:
+    frame = None
+    parsed = 0
+    reasons = unparsed_idx = None
+    parse_count: dict[str, dict[str, list[int]]] = {}
+    if len(batch.lines):
+        # per line: the file's usual format first, a prefix guess for the lines it cannot read
+        mixed = parse_any(batch.lines, fmt, ctx)
+        result = mixed.result
+        fmt = mixed.usual or fmt
+        parsed = len(result.table)
+        if parsed:
+            frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
+            parse_count = parse_counts(result.table)
+        elif fmt is None:
             warning = (
                 f"logwarden: warning: {terminal_safe(ctx.path)}: unknown log format "
                 f"(first line at offset {int(batch.offsets[0])}); lines counted as unparsed"
             )
-    frame = None
-    parsed = 0
-    reasons = unparsed_idx = None
-    if len(batch.lines):
-        if fmt is None:
-            reasons = pa.array(["unknown-format"] * len(batch.lines), pa.string())
-            unparsed_idx = pa.array(np.arange(len(batch.lines)), pa.int64())
-        else:
-            result = parse_lines(batch.lines, fmt, ctx)
-            parsed = len(result.table)
-            if parsed:
-                frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, ctx.path)
-            reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
+        reasons, unparsed_idx = result.unparsed_reason, result.unparsed_index
     counts, samples = _unparsed_summary(batch, reasons, unparsed_idx)
     first_event = last_event = kinds = None
     if frame is not None and len(frame):
@@ -149,7 +153,7 @@ def parse_batch(batch: Batch, ctx: ParseContext, fmt: str | None, tail_hash: str
         kinds = ",".join(sorted(str(k) for k in found)) if len(found) else None
     return ParsedBatch(
         batch, tail_hash, fmt, frame, parsed, counts, samples, warning, None, newest_event(frame),
-        first_event, last_event, kinds,
+        first_event, last_event, kinds, parse_count,
     )
 
 
@@ -246,6 +250,7 @@ class Ingest:
         bounded: bool = False,
         on_batch: Callable[[float], None] | None = None,
         source: BatchSource | None = None,
+        partial_line_grace: timedelta = DEFAULT_PARTIAL_GRACE,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         self.store = store
@@ -262,6 +267,9 @@ class Ingest:
         self.bounded = bounded
         self.on_batch = on_batch  # told each committed batch's wall time (daemon metrics)
         self.source = source  # None: read and parse the files here (the local engine)
+        # A last line without a newline is read when its file is done being written: an
+        # archive, a rotated generation, or a live file quiet for this long.
+        self.partial_line_grace = partial_line_grace
         # told (bytes done, bytes planned or None when a compressed file makes it unknown)
         # after each committed batch: the CLI's progress line
         self.on_progress = on_progress
@@ -393,7 +401,7 @@ class Ingest:
                 chunk_size=self.chunk_size,
                 max_line=self.max_line,
                 tail=assignment.tail,
-                final=file.compression is not None,
+                final=self._finished_writing(assignment),
                 limit=assignment.identity.size if self.bounded else None,
             )
             warning = None
@@ -411,6 +419,14 @@ class Ingest:
                 yield FileEnd(warning, True, size_now, st.st_size, st.st_mtime)
             except (OSError, ValueError):
                 yield FileEnd(warning, True)
+
+    def _finished_writing(self, assignment: Assignment) -> bool:
+        """Whether a last line without a newline is complete (see `partial_line_grace`)."""
+        file = assignment.file
+        if file.compression is not None or file.generation[0] == 0:  # an archive or a rotated file
+            return True
+        quiet = self.now.timestamp() - assignment.identity.mtime
+        return quiet >= self.partial_line_grace.total_seconds()
 
     def _end_file(self, end: "FileEnd", record: FileRecord, stats: FileStats) -> FileRecord:
         if end.warning:
@@ -434,11 +450,18 @@ class Ingest:
         self, reader: LineReader, ctx: ParseContext, fmt: str | None, unchanged: Callable[[], bool]
     ) -> Iterator[ParsedBatch]:
         """Read and parse batches (runs in the prefetch thread: no state database here); stop
-        at a batch read after the file was truncated and written again (`unchanged`)."""
+        at a batch read after the file was truncated and written again (`unchanged`).
+
+        Each line is read in its own format (`parse_any`): `fmt`, the file's usual format, is
+        tried first and becomes the format most lines of the batch were in."""
+        warned = False
         for batch in reader:
             if not unchanged():
                 return
             item = parse_batch(batch, ctx, fmt, reader.tail_hash())
+            if item.warning and warned:
+                item = replace(item, warning=None)  # one warning per file, not per batch
+            warned = warned or item.warning is not None
             fmt = item.fmt
             yield item
 
@@ -461,6 +484,8 @@ class Ingest:
         stats.format = fmt
         for reason, count in item.unparsed_counts.items():
             _add(stats.reasons, reason, count)
+        add_counts(stats.counts, item.counts)
+        keep_samples(stats.samples, ctx.path, list(item.unparsed_samples))
         unparsed = batch.lines_total - batch.blank - parsed
         stats.bytes += batch.end_offset - batch.start_offset
         stats.lines += batch.lines_total
@@ -538,6 +563,11 @@ class Ingest:
     # -- summary ---------------------------------------------------------------------------
 
     def _stats(self, per_file: list[FileStats], plan: Plan) -> dict[str, Any]:
+        counts: dict[str, dict[str, list[int]]] = {}
+        samples: list[dict[str, Any]] = []
+        for fs in per_file:
+            add_counts(counts, fs.counts)
+            samples.extend(fs.samples)
         formats: dict[str, dict[str, int]] = {}
         reasons: dict[str, int] = {}
         repaired: dict[str, int] = {}
@@ -564,6 +594,8 @@ class Ingest:
             "unparsed_reasons": reasons,
             "gaps": len(plan.gaps),
             "formats": formats,
+            "parsed_by": counts_report(counts),
+            "unparsed_samples": samples[:MAX_RUN_SAMPLES],
             "sources": [
                 {
                     "path": fs.path,

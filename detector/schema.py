@@ -18,6 +18,8 @@ ECS_FIELDS: dict[str, pa.DataType] = {
     "event.action": pa.string(),
     "event.outcome": pa.string(),
     "event.dataset": pa.string(),
+    "event.category": pa.string(),
+    "event.reason": pa.string(),
     "log.kind": pa.string(),
     "log.format": pa.string(),
     "log.level": pa.string(),
@@ -27,10 +29,12 @@ ECS_FIELDS: dict[str, pa.DataType] = {
     "message": pa.string(),
     "source.ip": pa.string(),
     "source.port": pa.int64(),
+    "source.domain": pa.string(),
     "destination.ip": pa.string(),
     "destination.port": pa.int64(),
     "network.transport": pa.string(),
     "user.name": pa.string(),
+    "user.id": pa.string(),
     "user.target.name": pa.string(),
     "user.roles": pa.string(),
     "group.name": pa.string(),
@@ -50,6 +54,11 @@ ECS_FIELDS: dict[str, pa.DataType] = {
     "url.domain": pa.string(),
     "user_agent.original": pa.string(),
     "error.message": pa.string(),
+    "rule.name": pa.string(),
+    "observer.ingress.interface.name": pa.string(),
+    # How @timestamp was obtained when the line carries no time of its own ("file-mtime");
+    # null for the usual case of a time read from the line.
+    "log.time_source": pa.string(),
 }
 
 INTEGER_FIELDS = frozenset(k for k, t in ECS_FIELDS.items() if pa.types.is_integer(t))
@@ -60,29 +69,8 @@ LOG_KINDS = ("access", "web-error", "application", "auth", "system", "firewall")
 #: Values of `event.outcome`.
 OUTCOMES = ("success", "failure", "unknown")
 
-#: `event.action` values the syslog recognizers emit (see detector/parsing/auth.py).
-SYSLOG_ACTIONS = (
-    "ssh-failed-password",
-    "ssh-failed-publickey",
-    "ssh-accepted-password",
-    "ssh-accepted-publickey",
-    "ssh-invalid-user",
-    "ssh-preauth-disconnect",
-    "ssh-max-auth-attempts",
-    "pam-auth-failure",
-    "sudo-command",
-    "sudo-auth-failure",
-    "sudo-not-in-sudoers",
-    "su-session",
-    "su-failure",
-    "user-created",
-    "user-deleted",
-    "user-modified",
-    "user-added-to-group",
-    "group-created",
-    "firewall-drop",
-    "firewall-allow",
-)
+#: `event.action` values of syslog and service messages come from the event catalog
+#: (detector/parsing/catalog/*.yaml; `detector.parsing.catalog.actions()` lists them).
 
 #: Format names (the `format` of a source, and `log.format` of each row).
 FORMATS = (
@@ -93,6 +81,11 @@ FORMATS = (
     "json",
     "logfmt",
     "syslog",
+    "haproxy",
+    "aws-alb",
+    "auditd",
+    "stamped",
+    "bare",
 )
 
 

@@ -16,9 +16,9 @@ from detector.checklist import Checklist
 from detector.config import local_timezone
 from detector.detection.crs.stage import CrsStage
 from detector.detection.matcher import Matcher
-from detector.parsing import parse_lines, sniff_format
+from detector.parsing import parse_any
 from detector.parsing.base import ParseContext
-from detector.pipeline import SNIFF_LINES, frame_from
+from detector.pipeline import frame_from
 from detector.sources.discovery import discover_paths
 from detector.sources.reader import LineReader, open_log
 
@@ -76,12 +76,11 @@ def match_files(
         with open_log(file.path, file.compression) as handle:
             for batch in LineReader(handle, 0, final=True):
                 summary.lines += batch.lines_total
-                if len(batch.lines) and fmt is None:
-                    fmt = sniff_format(batch.lines.slice(0, SNIFF_LINES).to_pylist())
-                if fmt is None or not len(batch.lines):
+                if not len(batch.lines):
                     lines_before += batch.lines_total
                     continue
-                result = parse_lines(batch.lines, fmt, ctx)
+                mixed = parse_any(batch.lines, fmt, ctx)
+                result, fmt = mixed.result, mixed.usual
                 summary.parsed += len(result.table)
                 if len(result.table):
                     frame = frame_from(result.table, batch.lines, batch.offsets, result.parsed_index, str(file.path))

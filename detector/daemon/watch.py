@@ -350,7 +350,8 @@ class Daemon:
             ingest = Ingest(
                 store, now, sink=loaded.engine, default_timezone=loaded.config.timezone,
                 log=self._pipeline_message, should_stop=self._between_batches, bounded=True,
-                on_batch=self.metrics.batch_seconds.observe, **kwargs,
+                on_batch=self.metrics.batch_seconds.observe,
+                partial_line_grace=loaded.config.partial_line_grace, **kwargs,
             )
             result = ingest.run(sources.files, sources.in_scope)
             unreadable = [d.subject for d in result.defects if d.kind == "source-unreadable"]

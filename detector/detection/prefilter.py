@@ -178,13 +178,7 @@ class RulePrefilter:
         self.rule_clauses = {
             key: tuple(tuple(index[p] for p in clause) for clause in clauses) for key, clauses in probes.items()
         }
-        by_group: dict[tuple[str, frozenset[str] | None, bool, bool], list[int]] = {}
-        for i, probe in enumerate(self.probes):
-            if probe.leaf is not None:  # equality values of one field and casing: one set test
-                by_group.setdefault((probe.field, None, not probe.leaf.key[3], True), []).append(i)
-            else:
-                by_group.setdefault((probe.field, probe.kinds, probe.lower, False), []).append(i)
-        self.groups: list[Group] = [Group(f, k, low, tuple(ids), v) for (f, k, low, v), ids in by_group.items()]
+        self.groups: list[Group] = _grouped(self.probes)
 
     @property
     def fields(self) -> list[str]:
@@ -259,6 +253,25 @@ class RulePrefilter:
 
     def _probe(self, sample: pa.Array, i: int, values: bool) -> np.ndarray:
         return self._in(sample, (i,)) if values else _to_bool(pc.match_substring_regex(sample, self.probes[i].pattern))
+
+
+def _grouped(probes: list[Probe]) -> list[Group]:
+    """One group per field and casing: one pass over a column, however many log kinds its
+    rules want (a pass costs the same for one pattern or many). The group searches the rows
+    of every kind any of its probes wants (all rows if one wants any kind): a superset for
+    each rule, whose own expression still tests its kind."""
+    by_group: dict[tuple[str, bool, bool], list[int]] = {}
+    for i, probe in enumerate(probes):
+        if probe.leaf is not None:  # equality values of one field and casing: one set test
+            by_group.setdefault((probe.field, not probe.leaf.key[3], True), []).append(i)
+        else:
+            by_group.setdefault((probe.field, probe.lower, False), []).append(i)
+    groups = []
+    for (name, lower, values), ids in by_group.items():
+        wanted = [probes[i].kinds for i in ids]
+        kinds = None if values or any(k is None for k in wanted) else frozenset().union(*wanted)  # type: ignore[misc]
+        groups.append(Group(name, kinds, lower, tuple(ids), values))
+    return groups
 
 
 def _kind_rows(kinds: pa.Array | None, wanted: frozenset[str]) -> np.ndarray:

@@ -26,6 +26,7 @@ from detector.parsing.arrowtext import (
 )
 from detector.parsing.base import ParseContext, ParseResult
 from detector.parsing.result import NO_MATCH, Verdicts, build_result
+from detector.parsing.timeloose import or_loose
 from detector.parsing.timeparse import parse_clf
 from detector.parsing.urldecode import split_target, target_host
 
@@ -48,6 +49,11 @@ COMBINED_PATTERN = (
     + _TRAILER
 )
 METHOD = r"^[A-Za-z][A-Za-z0-9_-]{0,31}$"
+#: The start of a syslog line (RFC 3164 or ISO stamp, optional PRI).
+SYSLOG_HEAD = (
+    r"^(?:<[0-9]{1,3}>)?(?:[A-Z][a-z]{2} +[0-9]{1,2}(?: [0-9]{4})? [0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2})"
+)
 VERSION = r"^HTTP/[0-9]+(\.[0-9]+)?$"
 REQUEST_PATTERN = r"^(?P<method>[^ ]+) (?P<target>.*?)(?: (?P<version>HTTP/[0-9]+(?:\.[0-9]+)?))?$"
 
@@ -96,12 +102,17 @@ def _split_path(lines: pa.Array, combined: bool) -> tuple[dict[str, pa.Array], n
 
 
 def _regex_path(lines: pa.Array, combined: bool) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Raw fields by one full regex (escaped quotes, users with spaces); and which lines matched."""
+    """Raw fields by one full regex (escaped quotes, users with spaces); and which lines matched.
+
+    A syslog header in front (`Jul 8 11:07:07 web1 nginx[2869]: 203.0.113.5 - - [...]`) would
+    otherwise read as vhost `Jul`, client `8`: such lines are left to the syslog parser, which
+    unwraps them."""
     match = pc.extract_regex(lines, COMBINED_PATTERN if combined else COMMON_PATTERN)
     present = RAW_FIELDS if combined else RAW_FIELDS[:-2]
     fields = {name: group(match, name, empty_is_null=False) for name in present}
     fields["vhost"] = null_if_equal(fields["vhost"], "")
-    return fields, mask_of(match.is_valid())
+    wrapped = mask_of(pc.match_substring_regex(lines, SYSLOG_HEAD))
+    return fields, mask_of(match.is_valid()) & ~wrapped
 
 
 def _parse_request(request: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -128,14 +139,17 @@ def _parse_request(request: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     return when(sensible, method), when(sensible, target), when(sensible, version)
 
 
-def _typed(raw: dict[str, pa.Array | None]) -> dict[str, pa.Array | None]:
-    """Raw fields with the numbers and the time converted (conversions are cheaper to merge)."""
+def _typed(raw: dict[str, pa.Array | None], ctx: ParseContext) -> dict[str, pa.Array | None]:
+    """Raw fields with the numbers and the time converted (conversions are cheaper to merge).
+
+    Times other than `10/Oct/2026:13:55:36 -0700` (a one-digit day, no zone: local to the
+    source's zone) go through `timeloose`."""
     size = raw["bytes"]
     return {
         **raw,
         "status": to_int(raw["status"], max_digits=3),
         "bytes": pc.if_else(pc.equal(size, "-"), pa.scalar(0, pa.int64()), to_int(size)),
-        "time": parse_clf(raw["time"]),
+        "time": or_loose(parse_clf(raw["time"]), raw["time"], ctx.timezone, ctx.file_mtime),
     }
 
 
@@ -144,17 +158,33 @@ def outcome_from_status(status: pa.Array) -> pa.Array:
     return pc.if_else(pc.less(status, 400), "success", "failure")
 
 
+def request_columns(request: pa.Array, status: pa.Array) -> dict[str, pa.Array]:
+    """The ECS columns of a request line and its status, as every access-log format sets them."""
+    method, target, version = _parse_request(request)
+    path, query = split_target(target)
+    return {
+        "http.request.method": method,
+        "url.original": target,
+        "url.path": path,
+        "url.query": query,
+        "http.version": version,
+        "http.response.status_code": status,
+        "event.action": constant("http-request", len(request)),
+        "event.outcome": outcome_from_status(status),
+    }
+
+
 def parse_access(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
     combined = fmt == "combined"
     size = len(lines)
     raw, shaped = _split_path(lines, combined)
-    fields = _typed(raw)
+    fields = _typed(raw, ctx)
     escaped = mask_of(pc.match_substring_regex(lines, r'\\"'))
     slow = np.flatnonzero(escaped | ~shaped)
     matched = shaped & ~escaped
     if len(slow):
         slow_raw, ok = _regex_path(lines.take(pa.array(slow)), combined)
-        slow_fields = _typed(slow_raw)
+        slow_fields = _typed(slow_raw, ctx)
         for name, values in fields.items():
             if values is not None:
                 fields[name] = fill_rows(values, slow, slow_fields[name])
@@ -163,24 +193,17 @@ def parse_access(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
     verdicts = Verdicts(size)
     verdicts.fail(~matched | ~mask_of(pc.is_valid(status)) | ~mask_of(pc.is_valid(byte_count)), NO_MATCH)
 
-    method, target, version = _parse_request(fields["request"])
-    path, query = split_target(target)
+    request = request_columns(fields["request"], status)
     columns: dict[str, pa.Array] = {
         "source.ip": fields["client"],
         "user.name": null_if_equal(fields["user"], "-", ""),
-        "http.request.method": method,
-        "url.original": target,
-        "url.path": path,
-        "url.query": query,
-        "http.version": version,
-        "http.response.status_code": status,
+        **request,
         "http.response.body.bytes": byte_count,
         # a proxy's absolute-form target names the host asked for; else the vhost prefix
         "url.domain": pc.coalesce(
-            target_host(target), pc.replace_substring_regex(fields["vhost"], r":[0-9]+$", "", max_replacements=1)
+            target_host(request["url.original"]),
+            pc.replace_substring_regex(fields["vhost"], r":[0-9]+$", "", max_replacements=1),
         ),
-        "event.action": constant("http-request", size),
-        "event.outcome": outcome_from_status(status),
     }
     if combined:
         columns["http.request.referrer"] = null_if_equal(fields["referrer"], "-", "")

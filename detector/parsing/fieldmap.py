@@ -19,22 +19,45 @@ from detector.schema import ECS_FIELDS
 
 #: ECS field -> the keys that mean it, in order of preference (lower case).
 ALIASES: dict[str, tuple[str, ...]] = {
-    "@timestamp": ("@timestamp", "timestamp", "ts", "time", "t"),
+    # journalctl -o json: __REALTIME_TIMESTAMP (microseconds), _HOSTNAME, SYSLOG_IDENTIFIER, _PID
+    "@timestamp": ("@timestamp", "timestamp", "ts", "time", "t", "__realtime_timestamp", "startutc"),
     "log.level": ("log.level", "level", "severity", "lvl"),
     "message": ("message", "msg"),
-    "source.ip": ("source.ip", "ip", "client_ip", "clientip", "remote_addr", "remote_ip", "src_ip"),
-    "user.name": ("user.name", "user", "username", "user_name", "login"),
+    # caddy: request.client_ip/remote_ip; traefik: ClientHost; nginx/Apache JSON: remote_addr
+    "source.ip": (
+        "source.ip", "ip", "client_ip", "clientip", "remote_addr", "remote_ip", "src_ip",
+        "request.client_ip", "request.remote_ip", "clienthost",
+    ),
+    "user.name": ("user.name", "user", "username", "user_name", "login", "remote_user", "user_id"),
     "event.action": ("event.action", "event", "action", "event_type"),
     "event.outcome": ("event.outcome", "outcome", "result"),
     "user.target.name": ("user.target.name", "target_user", "target"),
     "user.roles": ("user.roles", "role", "new_role", "roles"),
-    "host.name": ("host.name", "host", "hostname"),
+    "host.name": ("host.name", "host", "hostname", "_hostname"),
     "service.name": ("service.name", "service", "app", "application"),
-    "http.request.method": ("http.request.method", "method"),
-    "url.original": ("url.original", "url", "path"),
-    "http.response.status_code": ("http.response.status_code", "status", "status_code"),
-    "process.pid": ("process.pid", "pid"),
+    "process.name": ("process.name", "syslog_identifier", "_comm"),
+    "http.request.method": (
+        "http.request.method", "method", "request.method", "requestmethod", "request_method", "request_verb",
+    ),
+    "url.original": ("url.original", "url", "path", "request.uri", "requestpath", "request_uri", "uri", "request_url"),
+    "url.domain": ("url.domain", "request.host", "requesthost", "server_name", "vhost"),
+    "http.response.status_code": (
+        "http.response.status_code", "status", "status_code", "downstreamstatus", "elb_status_code",
+    ),
+    "http.response.body.bytes": (
+        "http.response.body.bytes", "size", "body_bytes_sent", "bytes_sent", "downstreamcontentsize", "sent_bytes",
+    ),
+    "user_agent.original": (
+        "user_agent.original", "request.headers.user-agent", "request_user-agent", "http_user_agent",
+        "user_agent", "useragent", "user-agent",
+    ),
+    "http.request.referrer": (
+        "http.request.referrer", "request.headers.referer", "request_referer", "http_referer", "referer", "referrer",
+    ),
+    "process.pid": ("process.pid", "pid", "_pid", "syslog_pid"),
 }
+#: Header values some servers log as a JSON list (caddy: `"User-Agent": ["curl/8.5.0"]`).
+LIST_VALUED = ("user_agent.original", "http.request.referrer")
 SUCCESS_WORDS = ("success", "succeeded", "successful", "ok", "true", "allowed", "allow", "accepted", "pass", "passed")
 FAILURE_WORDS = ("fail", "failed", "failure", "denied", "deny", "error", "false", "blocked", "block", "rejected")
 
@@ -65,6 +88,21 @@ def _first(arrays: list[pa.Array], length: int) -> pa.Array:
     return arrays[0] if len(arrays) == 1 else pc.coalesce(*arrays)
 
 
+def _first_of_list(values: pa.Array) -> pa.Array:
+    """`["a","b"]` (a JSON list kept as text) -> `a`; other values unchanged."""
+    listed = pc.extract_regex(values, r'^\["(?P<first>(?:[^"\\]|\\.)*)"')
+    first = pc.replace_substring(pc.struct_field(listed, "first"), '\\"', '"')
+    return pc.if_else(listed.is_valid(), first, values)
+
+
+def has_time_key(columns: dict[str, pa.Array], length: int) -> np.ndarray:
+    """Rows that carry any time key at all (a row without one takes the file's time)."""
+    present = np.zeros(length, dtype=bool)
+    for values in _candidates(columns, "@timestamp"):
+        present |= values.is_valid().to_numpy(zero_copy_only=False)
+    return present
+
+
 def timestamp_of(columns: dict[str, pa.Array], length: int, tz: str) -> pa.Array:
     """UTC time from the first time key that parses, as ISO-8601 text or epoch numbers."""
     parsed = [pc.coalesce(parse_iso(values, tz), parse_epoch(values)) for values in _candidates(columns, "@timestamp")]
@@ -88,8 +126,10 @@ def map_fields(columns: dict[str, pa.Array], length: int, tz: str) -> tuple[dict
             values = normalize_outcome(values)
         elif name == "http.response.status_code":
             values = to_int(values, max_digits=3)
-        elif name == "process.pid":
+        elif name in ("process.pid", "http.response.body.bytes"):
             values = to_int(values)
+        elif name in LIST_VALUED:
+            values = _first_of_list(values)
         mapped[name] = values
     mapped.update({"url.original": original, "url.path": path, "url.query": query})
 

@@ -20,9 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from detector.parsing.arrowtext import mask_of, scatter
+from detector.parsing.access import outcome_from_status
+from detector.parsing.arrowtext import constant, mask_of, scatter, when
 from detector.parsing.base import ParseContext, ParseResult
-from detector.parsing.fieldmap import map_fields, select_keys
+from detector.parsing.catalog import classify_messages, merge_into
+from detector.parsing.fieldmap import has_time_key, map_fields, select_keys
 from detector.parsing.jsontext import as_text
 from detector.parsing.result import BAD_JSON, Verdicts, build_result
 
@@ -242,4 +244,45 @@ def parse_json(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
     verdicts.fail(undecodable, BAD_JSON)
     columns = _merge(pieces, rows, length)
     fields, timestamp = map_fields(columns, length, ctx.timezone)
-    return build_result(fields, verdicts, fmt, ctx.kind or "application", timestamp)
+    untimed = ~has_time_key(columns, length)
+    if untimed.any():  # no time key at all: the file's time, and say so
+        mtime = pa.scalar(ctx.file_mtime, pa.timestamp("us", tz="UTC")).cast(timestamp.type)
+        timestamp = pc.if_else(pa.array(untimed), mtime, timestamp)
+        fields["log.time_source"] = when(pa.array(untimed), constant("file-mtime", length))
+    kind = _http_requests(fields, _web_server_rows(columns, fields, length), length)
+    process = fields.get("process.name")
+    if process is not None and process.null_count < length and "message" in fields:
+        # a program's messages (journald exports): what the catalog says about them
+        kind = pc.coalesce(merge_into(fields, classify_messages(fields["message"], process)), kind)
+    return build_result(fields, verdicts, fmt, ctx.kind or kind, timestamp)
+
+
+#: Keys only web servers and proxies write (caddy, traefik, load balancers, nginx `escape=json`).
+WEB_SERVER_KEYS = (
+    "request.uri", "requestpath", "downstreamstatus", "elb_status_code", "request_uri", "http_user_agent",
+    "request_user-agent", "request.headers.user-agent",
+)
+
+
+def _web_server_rows(columns: dict[str, pa.Array], fields: dict[str, pa.Array], length: int) -> np.ndarray:
+    """Rows written by a web server rather than by an application: a User-Agent, or a key only
+    web servers write (an application's own request log has neither)."""
+    found = mask_of(pc.is_valid(fields["user_agent.original"])) if "user_agent.original" in fields else np.zeros(length, dtype=bool)
+    for name, values in columns.items():
+        if name.lower() in WEB_SERVER_KEYS:
+            found |= mask_of(pc.is_valid(values))
+    return found
+
+
+def _http_requests(fields: dict[str, pa.Array], web: np.ndarray, length: int) -> pa.Array:
+    """Web servers' JSON access logs: rows with a method, a status and a URL written by a web
+    server are `access` rows with `event.action` http-request (application rows stay as they are)."""
+    http = web & mask_of(pc.is_valid(fields["http.request.method"]))
+    http &= mask_of(pc.is_valid(fields["http.response.status_code"])) & mask_of(pc.is_valid(fields["url.original"]))
+    if not http.any():
+        return constant("application", length)
+    mask = pa.array(http)
+    fields["event.action"] = pc.coalesce(fields["event.action"], when(mask, constant("http-request", length)))
+    status_outcome = outcome_from_status(fields["http.response.status_code"])
+    fields["event.outcome"] = pc.coalesce(fields["event.outcome"], when(mask, status_outcome))
+    return pc.if_else(mask, "access", "application")

@@ -1,5 +1,5 @@
 """Syslog files: RFC 3164 (`Nov 23 10:00:00 host prog[pid]: msg`), the ISO-timestamp variant of
-rsyslog and `journalctl -o short-iso`, and RFC 5424; then the recognizers of `auth.py`.
+rsyslog and `journalctl -o short-iso`, and RFC 5424; then the event catalog (`catalog/`).
 
 The common shape is split on the first `": "` (the end of the tag) and only the short head goes
 through a regex; lines without a tag and RFC 5424 lines (a minority) go through their own regex.
@@ -20,29 +20,53 @@ from detector.parsing.arrowtext import (
     to_int,
     valid_mask,
 )
-from detector.parsing.auth import recognize
 from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.catalog import classify_messages, merge_into
 from detector.parsing.result import NO_MATCH, Verdicts, build_result
+from detector.parsing.timeloose import or_loose
 from detector.parsing.timeparse import parse_bsd, parse_iso
 
 _PRI = r"^(?:<(?P<pri>[0-9]{1,3})>)?"
-_BSD_TIME = r"(?P<bsd>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2})"
-_ISO_TIME = (
-    r"(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)"
+_BSD_FIXED = r"(?P<bsd>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2})"
+#: RFC 3164 as written in the wild: one-digit days with one space, a year (network gear),
+#: fractions (`journalctl -o short-precise`), and journalctl's `short-full` (`Mon 2026-07-08
+#: 11:07:07 CEST`); read by `timeloose`.
+_BSD_LOOSE = (
+    r"(?P<bsd>[A-Z][a-z]{2} +[0-9]{1,2}(?: [0-9]{4})? [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"|[A-Z][a-z]{2} [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})? [A-Z]{2,5})"
 )
-_TAG = r" (?P<host>[^ ]+) (?P<prog>[^ \[]+)(?:\[(?P<pid>[0-9]*)\])?$"
+_ISO_TIME = (
+    r"(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?"
+    r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?)"
+)
+#: Host and program; the host is absent when a daemon writes its own file (`Jul  8 10:00:00
+#: sshd[12]: ...`) and on some embedded syslogs.
+_TAG = r" (?:(?P<host>[^ ]+) )?(?P<prog>[^ \[]+)(?:\[(?P<pid>[0-9]*)\])?$"
 #: The head before the first ": " of a plain RFC 3164 line: the bulk of every auth.log, so it
 #: gets a pattern of its own (half the cost of the general one below).
-BSD_HEAD_PATTERN = "^" + _BSD_TIME + _TAG
-#: The head of any tagged line: optional PRI, RFC 3164 or ISO time (one byte decides each branch,
-#: which keeps the pattern one-pass for RE2).
-HEAD_PATTERN = _PRI + "(?:" + _BSD_TIME + "|" + _ISO_TIME + ")" + _TAG
-#: A line without a tag (`last message repeated 3 times`).
-UNTAGGED_PATTERN = _PRI + "(?:" + _BSD_TIME + "|" + _ISO_TIME + r") (?P<host>[^ ]+) (?P<message>.*)$"
+BSD_HEAD_PATTERN = "^" + _BSD_FIXED + r" (?P<host>[^ ]+) (?P<prog>[^ \[]+)(?:\[(?P<pid>[0-9]*)\])?$"
+#: The head of any tagged line: optional PRI, RFC 3164 (loose) or ISO time, or an ISO time a
+#: relay put in front of an RFC 3164 stamp (the ISO one is read: it has a year and a zone).
+HEAD_PATTERN = _PRI + "(?:" + _ISO_TIME + "(?: " + _BSD_LOOSE.replace("bsd", "inner") + ")?|" + _BSD_LOOSE + ")" + _TAG
+#: A line without a tag (`last message repeated 3 times`). Only syslog stamps (RFC 3164, or
+#: RFC 3339 with `T` and a zone) and a host name with a letter: daemons' own files
+#: (`2026-06-07 10:00:35 login authenticator failed ...`, MySQL's `...Z 12 [Note] ...`) are
+#: not syslog and go to their own format.
+_RFC3339 = (
+    r"(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2}))"
+)
+UNTAGGED_PATTERN = (
+    _PRI + "(?:" + _BSD_LOOSE + "|" + _RFC3339 + r") (?P<host>[A-Za-z0-9_.-]*[A-Za-z][A-Za-z0-9_.-]*) (?P<message>.*)$"
+)
 RFC5424_PATTERN = (
     r"^<(?P<pri>[0-9]{1,3})>1 (?P<iso>[^ ]+) (?P<host>[^ ]+) (?P<prog>[^ ]+) (?P<pid>[^ ]+) [^ ]+ "
     r'(?:-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)(?: (?:\x{FEFF})?(?P<message>.*))?$'
 )
+#: Solaris and illumos put the message id and facility in front of the text.
+SOLARIS_ID = r"^\[ID [0-9]+ [a-z0-9]+\.[a-z]+\] "
+#: rsyslog's repeat reduction: `message repeated 2 times: [ Failed password for root from ...]`
+#: is read as the message it repeats (one event: the count is not multiplied out).
+REPEATED = r"^message repeated [0-9]+ times: \[ ?(.*?) ?\]$"
 
 FIELDS = ("bsd", "iso", "host", "prog", "pid", "message")
 
@@ -91,17 +115,20 @@ def parse_syslog(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResult:
     fields, found = _header(lines)
     verdicts = Verdicts(len(lines))
     verdicts.fail(~found, NO_MATCH)
-    timestamp = parse_bsd(fields["bsd"], ctx.timezone, ctx.file_mtime)
+    timestamp = or_loose(parse_bsd(fields["bsd"], ctx.timezone, ctx.file_mtime), fields["bsd"], ctx.timezone, ctx.file_mtime)
     if valid_mask(fields["iso"]).any():
-        timestamp = pc.coalesce(timestamp, parse_iso(fields["iso"], ctx.timezone))
+        timestamp = pc.coalesce(parse_iso(fields["iso"], ctx.timezone), timestamp)
     process = fields["prog"]
     message = fields["message"]
+    if mask_of(pc.starts_with(message, "[ID ")).any():
+        message = pc.replace_substring_regex(message, SOLARIS_ID, "", max_replacements=1)
+    if mask_of(pc.starts_with(message, "message repeated ")).any():
+        message = pc.replace_substring_regex(message, REPEATED, r"\1", max_replacements=1)
     columns: dict[str, pa.Array] = {
         "host.name": fields["host"],
         "process.name": process,
         "process.pid": to_int(fields["pid"]),
         "message": message,
     }
-    recognized = recognize(message, process)
-    columns.update(recognized.columns)
-    return build_result(columns, verdicts, fmt, recognized.kind, timestamp)
+    kind = pc.coalesce(merge_into(columns, classify_messages(message, process)), pa.scalar("system"))
+    return build_result(columns, verdicts, fmt, kind, timestamp)

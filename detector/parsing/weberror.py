@@ -18,6 +18,7 @@ from detector.parsing.arrowtext import (
     when,
 )
 from detector.parsing.base import ParseContext, ParseResult
+from detector.parsing.catalog import classify_messages, merge_into
 from detector.parsing.result import NO_MATCH, Verdicts, build_result
 from detector.parsing.timeparse import parse_local, parse_ymd_local
 from detector.parsing.urldecode import split_target
@@ -82,6 +83,7 @@ def parse_apache_error(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseRes
         "http.request.referrer": group(pc.extract_regex(rest, APACHE_REFERER), "referer"),
         "event.action": constant("web-error", len(lines)),
     }
+    merge_into(columns, classify_messages(message, None, constant(fmt, len(lines))))
     return build_result(columns, verdicts, fmt, ctx.kind or "web-error", timestamp)
 
 
@@ -109,4 +111,5 @@ def parse_nginx_error(lines: pa.Array, fmt: str, ctx: ParseContext) -> ParseResu
         "http.request.referrer": group(context, "referrer"),
         "event.action": constant("web-error", len(lines)),
     }
+    merge_into(columns, classify_messages(message, None, constant(fmt, len(lines))))
     return build_result(columns, verdicts, fmt, ctx.kind or "web-error", timestamp)

@@ -41,7 +41,7 @@ def run_scan(
     recent = EventsSince(sink, since) if sink is not None and since is not None else None
     ingest = Ingest(
         store, now, sink=recent or sink, default_timezone=config.timezone, log=log, source=source,
-        on_progress=on_progress, **kwargs
+        on_progress=on_progress, partial_line_grace=config.partial_line_grace, **kwargs,
     )
     result = ingest.run(sources.files, sources.in_scope)
     if recent is not None:

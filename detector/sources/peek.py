@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.parsing import parse_lines, sniff_format
+from detector.parsing import parse_any
 from detector.parsing.base import ParseContext
 from detector.sources.checkpoints import Assignment
 from detector.sources.reader import READ_ERRORS, open_log
@@ -29,10 +29,7 @@ def peek_event_time(assignment: Assignment, ctx: ParseContext) -> int | None:
     text = [line.rstrip(b"\r").decode("utf-8", errors="replace") for line in lines if line.strip()]
     if not text:
         return None
-    fmt = assignment.record.format or sniff_format(text)
-    if fmt is None:
-        return None
-    result = parse_lines(pa.array(text, pa.large_string()), fmt, ctx)
+    result = parse_any(pa.array(text, pa.large_string()), assignment.record.format, ctx).result
     return _min_us(result.table.column("@timestamp")) if len(result.table) else None
 
 

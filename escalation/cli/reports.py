@@ -15,7 +15,7 @@ import click
 
 from detector.cli.common import emit_json, format_option, now_option, say, state_options
 from detector.config import Config
-from detector.errors import NotFoundError, PolicyError
+from detector.errors import PolicyError
 from detector.state.existing import open_existing
 from detector.state.private import private_dirs
 from detector.state.store import Store

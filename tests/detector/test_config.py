@@ -55,7 +55,7 @@ def test_every_config_problem_is_reported_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     problems = info.value.problems
-    assert f"{path}:1: unknown key 'statee' in the config; expected one of: applications, checklist, coverage_deadline, crs, engine, escalation, most_threshold, process, state, timezone" in problems
+    assert f"{path}:1: unknown key 'statee' in the config; expected one of: applications, checklist, coverage_deadline, crs, engine, escalation, most_threshold, partial_line_grace, process, state, timezone" in problems
     assert f"{path}:2: unknown timezone 'Mars/Olympus'; use an IANA name such as Europe/Berlin" in problems
     assert f"{path}:5: criticality 'extreme' unknown; use one of low, medium, high, critical" in problems
     assert f"{path}:4: application 'shop' needs an owner" in problems

@@ -229,3 +229,27 @@ def test_large_batches_are_parsed_in_slices_with_the_same_result(monkeypatch):
     assert sliced.parsed_index.to_pylist() == whole.parsed_index.to_pylist()
     assert sliced.unparsed_index.to_pylist() == whole.unparsed_index.to_pylist()
     assert sliced.table.to_pylist() == whole.table.to_pylist()
+
+
+def test_one_digit_days_and_times_without_zone(parse):
+    rows = parse(
+        [
+            '203.0.113.5 - - [1/Apr/2026:10:00:00 +0200] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0"',
+            '203.0.113.5 - - [10/Apr/2026:10:00:00] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0"',
+        ],
+        "combined",
+        timezone_name="Europe/Berlin",
+    ).rows
+    assert [row["@timestamp"] for row in rows] == [
+        datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc),
+        datetime(2026, 4, 10, 8, 0, tzinfo=timezone.utc),  # no zone: the source's zone
+    ]
+
+
+def test_a_syslog_header_in_front_is_not_a_vhost_and_a_client(parse):
+    """`Jul 8 11:07:07 web1 nginx[2869]: 203.0.113.4 - - [...]` once gave source.ip "8"."""
+    parsed = parse(
+        'Jul 8 11:07:07 web1 nginx[2869]: 203.0.113.4 - - [08/Jul/2026:11:07:07 +0000] "GET /a HTTP/1.1" 404 5 "-" "curl/8"',
+        "combined",
+    )
+    assert parsed.rows == [] and parsed.unparsed == {0: "no-match"}

@@ -155,9 +155,12 @@ def test_invalid_lines_are_bad_json_and_the_rest_is_kept(parse):
     assert parsed.column("msg")[:4] == ["line 0", "line 1", "line 2", "line 4"]
 
 
-def test_json_without_time_is_bad_timestamp(parse):
+def test_json_with_a_bad_time_is_bad_timestamp_and_without_one_takes_the_file_time(parse):
     parsed = parse(['{"msg":"no time"}', '{"ts":"yesterday","msg":"x"}', '{"ts":"2026-02-30T10:00:00Z"}'], "json")
-    assert parsed.unparsed == {0: "bad-timestamp", 1: "bad-timestamp", 2: "bad-timestamp"}
+    assert parsed.unparsed == {1: "bad-timestamp", 2: "bad-timestamp"}
+    # a line without any time key takes the file's time, flagged as such
+    assert parsed.row["@timestamp"] == datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    assert parsed.row["log.time_source"] == "file-mtime"
 
 
 def test_outcome_words_are_normalized(parse):

@@ -160,3 +160,29 @@ def test_lines_that_are_not_syslog(parse):
     )
     assert parsed.unparsed == {0: "no-match", 1: "no-match", 2: "no-match", 3: "no-match", 4: "bad-timestamp"}
     assert parsed.parsed_index == [5]
+
+
+def test_headers_real_servers_write(parse):
+    """One-space days, no host, Solaris message ids, fractions, short-full, ISO before BSD."""
+    rows = parse(
+        [
+            "Jun 7 10:00:00 bastion sshd[1]: Server listening on :: port 22.",
+            "Jun  7 10:00:01 sshd[2]: Server listening on :: port 22.",
+            "Jun  7 10:00:02 bastion sshd[3]: [ID 800047 auth.info] Server listening on :: port 22.",
+            "Jun 07 10:00:03.250000 bastion sshd[4]: Server listening on :: port 22.",
+            "Sun 2026-06-07 10:00:04 CEST bastion sshd[5]: Server listening on :: port 22.",
+            "2026-06-07T10:00:05.123456+02:00 Jun  7 10:00:05 bastion sshd[6]: Server listening on :: port 22.",
+            "Jun  7 2026 10:00:06 bastion sshd[7]: Server listening on :: port 22.",
+        ],
+        "syslog",
+        timezone_name="Europe/Berlin",
+    ).rows
+    assert [row["process.pid"] for row in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert [row["host.name"] for row in rows] == ["bastion", None, "bastion", "bastion", "bastion", "bastion", "bastion"]
+    assert {row["message"] for row in rows} == {"Server listening on :: port 22."}
+    stamps = [row["@timestamp"] for row in rows]
+    assert stamps[0] == datetime(2026, 6, 7, 8, 0, tzinfo=UTC)
+    assert stamps[3] == datetime(2026, 6, 7, 8, 0, 3, 250000, tzinfo=UTC)
+    assert stamps[4] == datetime(2026, 6, 7, 8, 0, 4, tzinfo=UTC)
+    assert stamps[5] == datetime(2026, 6, 7, 8, 0, 5, 123456, tzinfo=UTC)
+    assert stamps[6] == datetime(2026, 6, 7, 8, 0, 6, tzinfo=UTC)

@@ -100,3 +100,37 @@ def test_small_numbers_are_not_epoch_times():
         None,
         datetime(1973, 3, 3, 9, 46, 40, tzinfo=UTC),
     ]
+
+
+def test_loose_layouts_once_per_distinct_value():
+    from detector.parsing.timeloose import parse_loose
+
+    mtime = datetime(2026, 1, 1, 5, tzinfo=UTC)
+    values = parse_loose(
+        pa.array(
+            [
+                "Jun 7 10:00:00",
+                "Dec 31 23:00:00",  # a day before the file was written: last year's
+                "Jun 07 2024 10:00:00.5",
+                "08/Jul/2024:11:07:07.123",  # haproxy: milliseconds, no zone
+                "Mon Jul  8 11:07:07 2024",  # ctime (vsftpd, openvpn)
+                "Mon 2024-07-08 11:07:07 UTC",
+                "Feb 30 10:00:00",
+                "garbage",
+                None,
+            ]
+        ),
+        "UTC",
+        mtime,
+    ).to_pylist()
+    assert values == [
+        datetime(2025, 6, 7, 10, 0, tzinfo=UTC),
+        datetime(2025, 12, 31, 23, 0, tzinfo=UTC),
+        datetime(2024, 6, 7, 10, 0, 0, 500000, tzinfo=UTC),
+        datetime(2024, 7, 8, 11, 7, 7, 123000, tzinfo=UTC),
+        datetime(2024, 7, 8, 11, 7, 7, tzinfo=UTC),
+        datetime(2024, 7, 8, 11, 7, 7, tzinfo=UTC),
+        None,
+        None,
+        None,
+    ]

@@ -17,7 +17,9 @@ def test_apache_22_error(parse):
     assert (row["source.ip"], row["source.port"], row["process.pid"]) == ("203.0.113.7", None, None)
     assert row["message"] == "File does not exist: /var/www/html/favicon.ico"
     assert row["error.message"] == row["message"]
-    assert (row["event.action"], row["log.kind"], row["log.format"]) == ("web-error", "web-error", "apache-error")
+    # what the message says comes from the event catalog (catalog/web-error.yaml)
+    assert (row["event.action"], row["log.kind"], row["log.format"]) == ("web-file-not-found", "web-error", "apache-error")
+    assert row["url.path"] is None  # a file-system path is not a URL
 
 
 def test_apache_24_error_with_pid_tid_client_port_and_referer(parse):
@@ -71,7 +73,7 @@ def test_nginx_error_with_request_context(parse):
     assert row["url.domain"] == "example.com"
     assert row["http.request.referrer"] == "http://example.com/"
     assert row["message"].startswith('open() "/usr/share/nginx/html/.env" failed')
-    assert row["event.action"] == "web-error"
+    assert row["event.action"] == "web-file-not-found"
 
 
 def test_nginx_error_without_client_and_with_ipv6_client(parse):

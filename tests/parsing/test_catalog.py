@@ -1,0 +1,85 @@
+"""The event catalog: every template's own sample line reads as that template says, through the
+whole per-line parser (format guess, header, catalog), and bad catalog files are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from detector.parsing import parse_any
+from detector.parsing.base import ParseContext
+from detector.parsing.catalog import CatalogError, load_catalog
+from detector.parsing.catalog.model import literal_prefix, literal_prefixes, load_service
+
+CTX = ParseContext(path="/var/log/sample.log", timezone="UTC", file_mtime=datetime(2026, 6, 9, tzinfo=timezone.utc))
+TEMPLATES = [template for service in load_catalog() for template in service.templates]
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[f"{t.service}:{t.action}:{t.where.rsplit(':', 1)[1]}" for t in TEMPLATES])
+def test_every_template_reads_its_sample(template):
+    result = parse_any(pa.array([template.sample]), None, CTX).result
+    rows = result.table.to_pylist()
+    assert len(rows) == 1, f"{template.where}: sample not parsed ({result.unparsed_reason.to_pylist()})"
+    row = rows[0]
+    assert (row["event.action"], row["event.outcome"]) == (template.action, template.outcome), template.where
+    if template.service != "pam":  # PAM lines belong to the program that loaded the module
+        assert row["event.dataset"] == template.service, template.where
+    for field, value in template.expect:
+        assert row.get(field) == value, f"{template.where}: {field}"
+
+
+def test_every_template_has_a_sample_and_the_services_cover_the_issue_list():
+    names = {service.name for service in load_catalog()}
+    assert {
+        "sshd", "dropbear", "pam", "su", "sudo", "vsftpd", "proftpd", "pure-ftpd", "dovecot", "postfix", "exim",
+        "named", "strongswan", "openvpn", "auditd", "pf", "netfilter", "httpd-error", "nginx-error",
+    } <= names
+    assert all(template.sample for template in TEMPLATES)
+
+
+def test_literal_prefix_stops_at_the_first_variable_part():
+    assert literal_prefix(r"Failed (?:password|none) for") == "Failed "
+    assert literal_prefix(r"ROOT LOGIN REFUSED FROM x") == "ROOT LOGIN REFUSED FROM x"
+    assert literal_prefix(r"error: PAM\: x") == "error: PAM: x"
+    assert literal_prefix(r"abc?d") == "ab"
+    assert literal_prefix(r"\[ID") == "[ID"
+    assert literal_prefixes(r"(?:Invalid|Illegal) user") == ("Invalid user", "Illegal user")
+    assert literal_prefixes(r"(?:error: )?Received") == ("error: Received", "Received")
+    assert literal_prefixes(r"(?:x|(?:y|z)w)") == ("x", "yw", "zw")
+    assert literal_prefixes(r" *x") == ()
+    assert literal_prefixes(r"(?:a(?:b|c)|d)x") == ("a", "dx")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("service: x\nprograms: [x]\ntemplates:\n  - {action: a, outcome: failure, sample: s}\n", "needs a text `match`"),
+        ("service: x\nprograms: [x]\ntemplates:\n  - {match: 'a(', action: a, outcome: failure, sample: s}\n", "RE2"),
+        ("service: x\nprograms: [x]\ntemplates:\n  - {match: 'a %{nope}', action: a, outcome: failure, sample: s}\n", "unknown placeholder"),
+        ("service: x\nprograms: [x]\ntemplates:\n  - {match: 'a %{word:no.such}', action: a, outcome: failure, sample: s}\n", "no ECS field"),
+        ("service: x\nprograms: [x]\ntemplates:\n  - {match: 'a', action: a, outcome: maybe, sample: s}\n", "outcome must be"),
+        ("service: x\ntemplates: []\n", "needs `programs` or `formats`"),
+    ],
+)
+def test_a_bad_catalog_file_names_file_line_and_fix(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(CatalogError) as caught:
+        load_service(path)
+    assert str(path) in str(caught.value) and message in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_docs_list_every_format_service_and_action():
+    from detector.schema import FORMATS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    for fmt in FORMATS:
+        assert f"| `{fmt}` |" in text, fmt
+    for service in load_catalog():
+        assert f"### {service.name}\n" in text, service.name
+        for template in service.templates:
+            assert f"`{template.action}`" in text, template.action
