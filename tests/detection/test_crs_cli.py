@@ -8,22 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from clikit import run_cli
 from crskit import combined, write_crs
-from detector.cli.root import main
 from detector.config import load_config
 from detector.errors import ConfigError
 
 
 def lw(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:  # pragma: no cover - main always exits
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    result = run_cli(capsys, *argv)
+    return result.code, result.out, result.err
 
 
 @pytest.fixture

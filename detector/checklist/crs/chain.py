@@ -6,9 +6,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from detector.checklist.crs.model import Condition, Variable
 from detector.checklist.crs.support import (
     CASELESS_KEYS,
@@ -21,6 +18,7 @@ from detector.checklist.crs.support import (
     UNFED,
     UNSUPPORTED_OPERATORS,
 )
+from detector.checklist.patterns import re2_problem
 
 _MACRO = re.compile(r"%\{([^}]*)\}")
 _NUMERIC = ("eq", "ge", "gt", "le", "lt")
@@ -32,15 +30,6 @@ class ChainProblem(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-def re2_problem(pattern: str) -> str | None:
-    """RE2's complaint about a pattern (the engine pyarrow uses), None when it compiles."""
-    try:
-        pc.match_substring_regex(pa.array([""], pa.string()), pattern=pattern)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        return str(exc).split(":", 1)[-1].strip() or str(exc)
-    return None
 
 
 def _variable(name: str, part: str, counter: bool) -> Variable:
