@@ -21,7 +21,7 @@ from watchkit import (
     append,
     assert_contiguous,
     auth_benign,
-    auth_failure,
+    burst,
     comparable,
     findings,
     query,
@@ -29,10 +29,6 @@ from watchkit import (
     wait_for,
     wait_ingested,
 )
-
-
-def _burst(ip: str, first: int, count: int, at_second: int) -> list[str]:
-    return [auth_failure(ip, j, T0 + timedelta(seconds=at_second + j)) for j in range(first, first + count)]
 
 
 def test_watch_finds_what_scan_finds_through_rotations(tmp_path: Path) -> None:
@@ -49,15 +45,15 @@ def test_watch_finds_what_scan_finds_through_rotations(tmp_path: Path) -> None:
     with Watcher(tmp_path, [str(logs), "--no-escalate", "--recheck", "1"]) as watcher:
         state = watcher.state
         # 1. files appear after the daemon started; one brute force is complete
-        write(auth, [auth_benign(i) for i in range(40)] + _burst("203.0.113.140", 0, 7, 50))
+        write(auth, [auth_benign(i) for i in range(40)] + burst("203.0.113.140", 0, 7, 50))
         write(access, [access_benign(i) for i in range(30)] + [access_log4shell("203.0.113.150", T0)])
         wait_ingested(state, written, watcher)
 
         # 2. half a burst, then rename+create before the daemon may have read it; the rest of
         #    the burst lands in the new file
-        write(auth, [auth_benign(i) for i in range(60, 70)] + _burst("203.0.113.141", 0, 3, 80))
+        write(auth, [auth_benign(i) for i in range(60, 70)] + burst("203.0.113.141", 0, 3, 80))
         os.rename(auth, logs / "auth.log.1")
-        write(auth, _burst("203.0.113.141", 3, 4, 85) + [auth_benign(i) for i in range(100, 120)])
+        write(auth, burst("203.0.113.141", 3, 4, 85) + [auth_benign(i) for i in range(100, 120)])
         wait_ingested(state, written, watcher)
 
         # 3. copytruncate of the access log, with lines appended just before the copy
@@ -69,7 +65,7 @@ def test_watch_finds_what_scan_finds_through_rotations(tmp_path: Path) -> None:
         os.rename(logs / "auth.log.1", logs / "auth.log.2")
         os.rename(auth, logs / "auth.log.1")
         auth.touch()
-        write(auth, _burst("203.0.113.142", 0, 6, 300))
+        write(auth, burst("203.0.113.142", 0, 6, 300))
         wait_ingested(state, written, watcher)
 
         # 4. logrotate's compress (of a generation already read) and dateext names, with a
@@ -77,10 +73,10 @@ def test_watch_finds_what_scan_finds_through_rotations(tmp_path: Path) -> None:
         with open(logs / "auth.log.2", "rb") as plain, gzip.open(logs / "auth.log.2.gz", "wb") as packed:
             shutil.copyfileobj(plain, packed)
         os.remove(logs / "auth.log.2")
-        write(auth, _burst("203.0.113.146", 0, 3, 400))
+        write(auth, burst("203.0.113.146", 0, 3, 400))
         os.rename(logs / "access.log.1", logs / "access.log-20261121")
         os.rename(auth, logs / "auth.log-20261121")
-        write(auth, _burst("203.0.113.146", 3, 4, 405))
+        write(auth, burst("203.0.113.146", 3, 4, 405))
         wait_ingested(state, written, watcher)
         assert watcher.stop(signal.SIGTERM) == 0
 
@@ -110,7 +106,7 @@ def test_without_any_notification_the_periodic_recheck_reads_everything(tmp_path
         # The start pass must be over before the lines arrive, or on a loaded machine it is the
         # start pass, not the re-check, that reads them.
         watcher.wait_log("trigger=start")
-        append(logs / "auth.log", _burst("203.0.113.147", 0, 6, 0))
+        append(logs / "auth.log", burst("203.0.113.147", 0, 6, 0))
         (logs / "later").mkdir()  # a directory created after the start, with a log inside
         append(logs / "later" / "app.log", [auth_benign(i) for i in range(4)])
         wait_ingested(watcher.state, 10, watcher)
@@ -133,7 +129,7 @@ def test_a_log_created_empty_then_written_is_not_a_gap(tmp_path: Path) -> None:
         auth.touch()
         wait_for(lambda: query(watcher.state, "SELECT uid FROM files WHERE path = ?", (str(auth),)),
                  "the daemon to record the empty file")
-        append(auth, _burst("203.0.113.143", 0, 6, 0))
+        append(auth, burst("203.0.113.143", 0, 6, 0))
         wait_ingested(watcher.state, 6, watcher)
         assert watcher.stop() == 0
     assert query(watcher.state, "SELECT reason, detail FROM gaps") == []
@@ -158,10 +154,10 @@ def test_a_configured_path_renamed_before_its_successor_exists_is_not_a_gap(tmp_
     args = ["-c", str(config), "--no-escalate", "--missing-grace", "60"]
     with Watcher(tmp_path, args, state=tmp_path / "state.db") as watcher:
         wait_ingested(watcher.state, 1, watcher)
-        append(auth, _burst("203.0.113.144", 0, 3, 10))
+        append(auth, burst("203.0.113.144", 0, 3, 10))
         os.rename(auth, logs / "auth.log.1")
         wait_ingested(watcher.state, 4, watcher)  # read from the renamed file while none is live
-        append(auth, _burst("203.0.113.144", 3, 3, 20))
+        append(auth, burst("203.0.113.144", 3, 3, 20))
         wait_ingested(watcher.state, 7, watcher)
         assert watcher.stop() == 0
     assert query(watcher.state, "SELECT reason, detail FROM gaps") == []
@@ -176,7 +172,7 @@ def test_a_hostile_file_name_is_read_and_logged_escaped(tmp_path: Path) -> None:
     logs.mkdir()
     with Watcher(tmp_path, [str(logs), "--no-escalate"]) as watcher:
         evil = logs / "evil\n\x1b[2J\u202e.log"
-        append(evil, _burst("203.0.113.145", 0, 6, 0))
+        append(evil, burst("203.0.113.145", 0, 6, 0))
         wait_ingested(watcher.state, 6, watcher)
         wait_for(lambda: watcher.log_lines("finding"), "the finding's log line")
         assert watcher.stop() == 0

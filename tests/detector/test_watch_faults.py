@@ -23,19 +23,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from watchdog.events import FileSystemEventHandler
 from watchkit import (
-    T0,
     BundledLoader,
     Watcher,
     append,
     assert_contiguous,
     auth_benign,
-    auth_failure,
+    burst,
     comparable,
     findings,
     lines_ingested,
@@ -49,10 +47,6 @@ from watchkit import (
 
 import detector.daemon.observer as watch_observer
 from detector.daemon.watch import Daemon, WatchOptions
-
-
-def _burst(ip: str, first: int, count: int, at_second: int) -> list[str]:
-    return [auth_failure(ip, j, T0 + timedelta(seconds=at_second + j)) for j in range(first, first + count)]
 
 
 def _same_as_a_scan(state: Path, logs: Path, scan_state: Path) -> list[dict]:
@@ -110,7 +104,7 @@ def test_queue_overflow_events_lost_the_warning_starts_a_catch_up_pass(
     with _daemon(tmp_path, logs, recheck=3600, tick=3600, settle=0.05) as (daemon, log):
         state = tmp_path / "state" / "state.db"
         wait_for(lambda: lines_ingested(state) == 5, "the start-up pass")
-        append(logs / "auth.log", _burst("203.0.113.160", 0, 7, 60))
+        append(logs / "auth.log", burst("203.0.113.160", 0, 7, 60))
         time.sleep(1.5)
         assert lines_ingested(state) == 5, "events were supposed to be lost"
         logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
@@ -135,7 +129,7 @@ def test_watch_limit_reached_falls_back_to_polling_with_a_warning_and_keeps_read
     with _daemon(tmp_path, logs, recheck=3600, tick=3600, settle=0.05, poll_interval=0.2) as (daemon, log):
         state = tmp_path / "state" / "state.db"
         assert daemon.tree is not None and daemon.tree.kind == "polling"
-        append(logs / "auth.log", [auth_benign(i) for i in range(3)] + _burst("203.0.113.161", 0, 7, 60))
+        append(logs / "auth.log", [auth_benign(i) for i in range(3)] + burst("203.0.113.161", 0, 7, 60))
         wait_for(lambda: lines_ingested(state) == 10, "lines read by the polling observer's hints")
     text = log.getvalue()
     warning = [line for line in text.splitlines() if "event=observer-fallback" in line]
@@ -151,13 +145,13 @@ def test_the_watched_directory_removed_and_recreated(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     with Watcher(tmp_path, [str(logs), "--no-escalate", "--recheck", "3600", "--missing-grace", "60"]) as watcher:
-        append(logs / "auth.log", _burst("203.0.113.162", 0, 7, 0))
+        append(logs / "auth.log", burst("203.0.113.162", 0, 7, 0))
         wait_ingested(watcher.state, 7, watcher)
         shutil.rmtree(logs)
         time.sleep(0.5)
         logs.mkdir()
         time.sleep(1.5)  # supervision (once a second) watches the new directory
-        append(logs / "auth.log", [auth_benign(i) for i in range(3)] + _burst("203.0.113.163", 0, 7, 100))
+        append(logs / "auth.log", [auth_benign(i) for i in range(3)] + burst("203.0.113.163", 0, 7, 100))
         wait_ingested(watcher.state, 17, watcher)  # with re-checks an hour away: the new watch woke it
         assert watcher.stop() == 0
     assert "pass-failed" not in watcher.log()
@@ -170,12 +164,12 @@ def test_an_editor_replacing_the_file_atomically_is_read_once(tmp_path: Path) ->
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "auth.log"
-    first = [auth_benign(i) for i in range(20)] + _burst("203.0.113.164", 0, 4, 30)
+    first = [auth_benign(i) for i in range(20)] + burst("203.0.113.164", 0, 4, 30)
     with Watcher(tmp_path, [str(logs), "--no-escalate", "--recheck", "0.5"]) as watcher:
         append(log, first)
         wait_ingested(watcher.state, len(first), watcher)
         saved = logs / ".auth.log.new"  # vim, `sed -i`, lineinfile: write a copy, rename it over
-        append(saved, first + _burst("203.0.113.164", 4, 4, 40))
+        append(saved, first + burst("203.0.113.164", 4, 4, 40))
         os.replace(saved, log)
         wait_ingested(watcher.state, len(first) + 4, watcher)
         time.sleep(1.5)  # a few re-checks more: nothing is read again

@@ -60,6 +60,11 @@ def auth_failure(ip: str, j: int, at: datetime) -> str:
             f"port {40000 + j} ssh2")
 
 
+def burst(ip: str, first: int, count: int, at_second: int) -> list[str]:
+    """Failed logins `first`..`first+count-1` of `ip`, one a second from T0 + at_second."""
+    return [auth_failure(ip, k, T0 + timedelta(seconds=at_second + k)) for k in range(first, first + count)]
+
+
 def access_benign(i: int, at: datetime | None = None) -> str:
     ts = (at or T0 + timedelta(seconds=i)).strftime("%d/%b/%Y:%H:%M:%S +0000")
     return (f'198.51.100.{i % 250 + 1} - - [{ts}] "GET /shop/item/{i}?ref=home HTTP/1.1" 200 {512 + i} '
