@@ -55,6 +55,7 @@ _SCENARIO_KEYS = {
     "id", "version", "title", "description", "status", "owner", "severity", "confidence",
     "attack", "provenance", "requires", "last_reviewed", "rules", "correlation", "samples",
     "entity", "reopen_after", "custom_fields", "falsepositives", "references", "tags",
+    "suppressed_by",
 }
 _REQUIRED_SCENARIO_KEYS = (
     "id", "version", "title", "status", "owner", "severity", "confidence", "attack",
@@ -293,6 +294,7 @@ def _scenario(
         last_reviewed = None
     custom_fields = tuple(_str_list(path, data, "custom_fields", problems, "[new_role]"))
     declared_tags = _str_list(path, data, "tags", problems, "[attack.credential_access]")
+    suppressed_by = tuple(_str_list(path, data, "suppressed_by", problems, "[ssh-bruteforce]"))
     falsepositives = _notes(data.get("falsepositives"))
     references = _notes(data.get("references"))
     known_fields = set(ECS_FIELDS) | set(custom_fields)
@@ -330,6 +332,7 @@ def _scenario(
         tags=tuple(dict.fromkeys([*declared_tags, *(f"attack.{t.lower()}" for t in attack)])),
         falsepositives=falsepositives,
         references=references,
+        suppressed_by=suppressed_by,
     )
 
 
@@ -653,6 +656,9 @@ def _check_references(
             # its lines (an entity link: the address that logged in links the user it logged in as)
         if scenario.rules and not any(r in rule_names for r in scenario.correlation.rules) and not scenario.referenced_scenarios():
             problems.add(path, line, "the correlation uses none of the scenario's rules")
+    for scenario in scenarios:
+        if scenario.suppressed_by:
+            _check_suppressors(scenario, by_id, raw, problems)
     # cycles among chained scenarios
     state: dict[str, int] = {}
 
@@ -678,6 +684,27 @@ def _check_references(
     for scenario, rule in unused:
         path, _ = raw[scenario.id]
         problems.add(path, rule.line, f"rule {rule.name!r} is not used by the correlation; remove it or add it to correlation.rules")
+
+
+def _check_suppressors(
+    scenario: Scenario, by_id: dict[str, Scenario], raw: dict[str, tuple[Path, LineDict]], problems: _Problems
+) -> None:
+    """`suppressed_by` names other scenarios with the same entity fields, none of which is in
+    turn suppressed by this one."""
+    path, data = raw[scenario.id]
+    line = data.line_of("suppressed_by")
+    for ref in scenario.suppressed_by:
+        other = by_id.get(ref)
+        if other is None or ref == scenario.id:
+            problems.add(path, line, f"suppressed_by names {ref!r}, which is not another scenario id of the checklist")
+        elif other.entity != scenario.entity:
+            problems.add(
+                path, line,
+                f"suppressed_by: {ref!r} names findings by {', '.join(other.entity)}, this scenario by "
+                f"{', '.join(scenario.entity)}; a suppressing scenario must have the same entity fields",
+            )
+        elif scenario.id in other.suppressed_by:
+            problems.add(path, line, f"{scenario.id!r} and {ref!r} suppress each other; keep one direction")
 
 
 def _steps(path: Path, node: LineDict, problems: _Problems) -> tuple[list[str], list[FindingClass | None]]:

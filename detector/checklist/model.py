@@ -147,6 +147,9 @@ class Scenario:
     modified: date | None = None
     references: tuple[str, ...] = ()
     falsepositives: tuple[str, ...] = ()
+    # scenarios whose finding for the same entity over the same time makes this one's redundant
+    # (a slow brute force beside the fast one it is part of): no finding of this one then
+    suppressed_by: tuple[str, ...] = ()
 
     @property
     def threshold(self) -> int:

@@ -208,6 +208,13 @@ class Correlator:
         self.lateness_us = checklist.lateness // timedelta(microseconds=1)
         self.reopen_us = scenario.reopen_after // timedelta(microseconds=1)
         self.hold_us = self.lateness_us + _first_step_delay(checklist, scenario)
+        # a chained scenario's finding hands over its events when its window fires, up to its
+        # timespan after them: an open finding stays open that much longer to absorb them
+        self.close_after_us = self.lateness_us + self.reopen_us + _chained_delay(checklist, scenario)
+        # `suppressed_by`: a window fires once every suppressing finding that could overlap it
+        # has fired (their timespan later), then is dropped if one does; set by the engine
+        self.wait_us = _suppressor_delay(checklist, scenario)
+        self.suppressed: Callable[[dict[str, str], int, int], bool] | None = None
         # group keys for which a chained first step may still fire (its scenarios hold events of
         # the key); None: not known, so later steps wait `hold_us` (set by the engine)
         self.first_step_pending: Callable[[], set[str] | None] | None = None
@@ -393,6 +400,8 @@ class Correlator:
                     superseded, current = current, None
                 rest = pending[index:]
                 break
+            if current is not None and pool:
+                pool = self._absorb_covered(current, pool, touched, absorbed)
             if not rest and not check_pool:
                 return pool
             check_pool = False
@@ -401,9 +410,17 @@ class Correlator:
             if fired is None:
                 return pool
             end = max(e.ts for e in fired)
-            if end > fire_until:
-                self.cache.unsettled[group] = end  # another source may still hold earlier events
+            if end + self.wait_us > fire_until:
+                self.cache.unsettled[group] = end + self.wait_us  # another source may still hold earlier events
                 return pool
+            fired_ids = {id(e) for e in fired}
+            fired_at = fired[-1].order
+            if self.suppressed is not None and self.suppressed(self.entity(group), min(e.ts for e in fired), end):
+                # the same entity's finding of a suppressing scenario holds this time: the
+                # window's events are spent without a finding of their own
+                pending = [e for e in pool if id(e) not in fired_ids and e.order > fired_at]
+                pool = []
+                continue
             current = self._open(fired, now)
             touched[current.finding.id] = current
             absorbed.extend((current, e) for e in fired)
@@ -411,11 +428,26 @@ class Correlator:
                 self._close(superseded)
                 touched[superseded.finding.id] = superseded
                 superseded = None
-            fired_ids = {id(e) for e in fired}
-            fired_at = fired[-1].order
             # Events after the firing point go round again: the new finding may absorb them.
+            # Those before it are spent: a later window holding one would start inside this
+            # finding, two findings of one entity over the same time (one attack, one finding).
             pending = [e for e in pool if id(e) not in fired_ids and e.order > fired_at]
-            pool = [e for e in pool if id(e) not in fired_ids and e.order <= fired_at]
+            pool = []
+
+    def _absorb_covered(
+        self, current: OpenFinding, pool: list[Event], touched: dict[str, OpenFinding], absorbed: list[Absorbed]
+    ) -> list[Event]:
+        """Pooled events the open finding now covers join it: a chained stage handed over late
+        (when its own window fired) can bridge the finding to a login that waited in the pool."""
+        kept: list[Event] = []
+        for event in pool:
+            if current.covers(event.ts, self.reopen_us):
+                current.absorb(event, self.checklist.evidence_cap, self.chained)
+                touched[current.finding.id] = current
+                absorbed.append((current, event))
+            else:
+                kept.append(event)
+        return kept
 
     # -- state -------------------------------------------------------------------------------
 
@@ -461,7 +493,7 @@ class Correlator:
         for group, events in by_group.items():
             fired = first_firing(sorted(events, key=EVENT_ORDER), corr)
             if fired is not None:
-                self.cache.unsettled[group] = max(e.ts for e in fired)
+                self.cache.unsettled[group] = max(e.ts for e in fired) + self.wait_us
 
     def _has_pool(self, store: Store) -> bool:
         self._ensure(store)
@@ -481,7 +513,7 @@ class Correlator:
         cache.cutoff = max(cache.cutoff, cutoff)
         if cache.dirty:
             self._save(store, prune_at)
-        self.closable = max(self.closable, prune_at - self.lateness_us - self.reopen_us)
+        self.closable = max(self.closable, prune_at - self.close_after_us)
 
     def _save(self, store: Store, prune_at: int) -> None:
         """Write the changed time buckets of the pool (one compact row each) in the batch's
@@ -496,7 +528,7 @@ class Correlator:
         groups = pc.count_distinct(table.column("key")).as_py() if table.num_rows else 0
         save_state(store, self.scenario.id, parts, table.num_rows, groups, prune_at)
         cache.dirty = set()
-        self.closable = max(self.closable, prune_at - self.lateness_us - self.reopen_us)
+        self.closable = max(self.closable, prune_at - self.close_after_us)
 
     def _held(self, table: pa.Table, prune_at: int) -> np.ndarray:
         """Rows an ordered chain may still use. A later step (a login) waits only while a first
@@ -658,6 +690,31 @@ def _first_step_delay(checklist: Checklist, scenario: Scenario) -> int:
         other = checklist.scenario(member)
         if other is not None and other.correlation is not None:
             delay = max(delay, other.correlation.timespan + _nested_delay(checklist, other))
+    return delay // timedelta(microseconds=1)
+
+
+def _suppressor_delay(checklist: Checklist, scenario: Scenario) -> int:
+    """How long after a window's end a suppressing scenario's finding overlapping it may still
+    fire (microseconds): its timespan (and its chains'), plus late lines; 0 without suppressors."""
+    if not scenario.suppressed_by:
+        return 0
+    delay = timedelta(0)
+    for member in scenario.suppressed_by:
+        other = checklist.scenario(member)
+        if other is not None:
+            span = other.correlation.timespan if other.correlation is not None else timedelta(0)
+            delay = max(delay, span + timedelta(microseconds=_chained_delay(checklist, other)))
+    return (delay + checklist.lateness) // timedelta(microseconds=1)
+
+
+def _chained_delay(checklist: Checklist, scenario: Scenario) -> int:
+    """How long after its events any chained scenario (of any step) can still hand them over
+    (microseconds): its timespan, plus what it waits for chained scenarios of its own."""
+    delay = timedelta(0)
+    for member in scenario.referenced_scenarios():
+        other = checklist.scenario(member)
+        if other is not None and other.correlation is not None:
+            delay = max(delay, other.correlation.timespan + timedelta(microseconds=_chained_delay(checklist, other)))
     return delay // timedelta(microseconds=1)
 
 

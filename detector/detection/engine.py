@@ -19,7 +19,7 @@ from detector.config import CrsSettings
 from detector.detection import confidence
 from detector.detection.batch import BatchContext
 from detector.detection.correlate import Absorbed, Correlator, OpenFinding
-from detector.detection.events import Event, EventBatch, FrameColumns, frame_events
+from detector.detection.events import Event, EventBatch, FrameColumns, frame_events, to_us
 from detector.detection.pool import pool_keys_for
 from detector.detection.matcher import Matcher
 from detector.model import Finding, Peer
@@ -35,7 +35,8 @@ ReadBackFn = Callable[[Store, list[tuple[str, int]]], dict[tuple[str, int], str]
 
 
 def _topological(checklist: Checklist) -> list[str]:
-    """Scenario ids, every chained scenario after the scenarios it references."""
+    """Scenario ids, every chained scenario after the scenarios it references (and those that
+    suppress it)."""
     done: list[str] = []
     seen: set[str] = set()
 
@@ -44,7 +45,7 @@ def _topological(checklist: Checklist) -> list[str]:
             return
         seen.add(sid)
         scenario = checklist.scenario(sid)
-        for ref in scenario.referenced_scenarios() if scenario else ():
+        for ref in (*scenario.referenced_scenarios(), *scenario.suppressed_by) if scenario else ():
             visit(ref)
         done.append(sid)
 
@@ -225,6 +226,8 @@ class DetectionEngine:
             if extra:
                 batch = batch.concat(EventBatch.of(_once_per_line(extra)))
             correlator = self.correlators[sid]
+            if correlator.wait_us:
+                correlator.suppressed = self._suppression(store, touched, correlator.scenario)
             if final:
                 items, absorbed = correlator.flush(store, now, batch)
             else:
@@ -239,6 +242,30 @@ class DetectionEngine:
             correlator.close_passed(store)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _suppression(
+        self, store: Store, touched: dict[str, OpenFinding], scenario: Scenario
+    ) -> Callable[[dict[str, str], int, int], bool]:
+        """Does a finding of a scenario suppressing `scenario` hold this entity at some time of
+        [first, last]? Stored findings, and this batch's so far (suppressing scenarios run
+        first). Only overlap counts: a slow attack that speeds up is reported by both."""
+        names = set(scenario.suppressed_by)
+
+        def suppressed(entity: dict[str, str], first: int, last: int) -> bool:
+            spans = [
+                (item.finding.scenario_id, item.first_us, item.last_us)
+                for item in touched.values()
+                if item.finding.scenario_id in names and item.finding.entity == entity
+            ]
+            field, value = next(iter(entity.items()))
+            spans += [
+                (peer.scenario_id, to_us(peer.first_seen), to_us(peer.last_seen))
+                for peer in store.findings_with_entity_value(field, value)
+                if peer.scenario_id in names and peer.entity == entity
+            ]
+            return any(start <= last and first <= end for _, start, end in spans)
+
+        return suppressed
 
     def record_checklist(self, store: Store, now: datetime) -> list[str]:
         """Record this checklist version; returns warnings (unversioned changes, overdue reviews,

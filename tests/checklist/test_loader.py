@@ -157,7 +157,7 @@ def expected_problems(rules: Path) -> list[str]:
     keys = (
         "attack, confidence, correlation, custom_fields, description, entity, falsepositives, id, "
         "last_reviewed, owner, provenance, references, reopen_after, requires, rules, samples, severity, "
-        "status, tags, title, version"
+        "status, suppressed_by, tags, title, version"
     )
     modifiers = (
         "all, base64, base64offset, cased, cidr, contains, endswith, exists, fieldref, gt, gte, i, lt, lte, m, re, s, "

@@ -15,16 +15,19 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from detector.checklist import load_checklist
+from detector.checklist import Checklist, load_checklist
+from detector.config import Config
 from detector.detection.batch import BatchContext
 from detector.detection.engine import DetectionEngine
 from detector.model import Finding
+from detector.runs.scan import run_scan
 from detector.schema import arrow_dtype
 from detector.state.store import Store
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=timezone.utc)
 REVIEWED = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
+SCAN_NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)  # wall clock of `scan_logs` runs
 
 LOG_COLUMNS = ("@timestamp", "log.offset", "log.original", "log.kind", "log.file.path")
 
@@ -215,3 +218,22 @@ def findings_of(state: Path, scenario_id: str | None = None) -> list[Finding]:
 
 def at(seconds: float = 0, minutes: float = 0) -> datetime:
     return T0 + timedelta(seconds=seconds, minutes=minutes)
+
+
+def scan_logs(
+    state: Path, *paths: Path, checklist: Checklist | None = None, chunk_size: int | None = None
+) -> list[Finding]:
+    """One cron run of the real pipeline over `paths` into `state`, with the bundled checklist
+    (or `checklist`) and batches of `chunk_size` bytes; the state is kept between calls, so the
+    next run resumes."""
+    checklist = checklist or load_checklist()
+    config = Config(path=None, state=state, checklist=checklist.directory, escalation=None, timezone="UTC")
+    with Store(state) as store:
+        run_scan(
+            store, config, list(paths), SCAN_NOW, sink=DetectionEngine(checklist), log=lambda _m: None, chunk_size=chunk_size
+        )
+        return store.findings(include_exercise=True)
+
+
+def with_scenario(findings: list[Finding], scenario_id: str) -> list[Finding]:
+    return [f for f in findings if f.scenario_id == scenario_id]

@@ -6,37 +6,20 @@ with stages in one file, in several, and read in either order by separate runs."
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from detection.builders import scan_logs as scan
+from detection.builders import with_scenario as of
 from detector.checklist import load_checklist
-from detector.config import Config
-from detector.detection.engine import DetectionEngine
 from detector.model import Finding
-from detector.runs.scan import run_scan
-from detector.state.store import Store
 from escalation.engine.policy import Facts, Match
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_logs" / "scenarios"
-NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 # a paging policy with a confidence floor, as operators write it (`match: {severity: high, confidence: 0.7}`)
 PAGE = Match(severity="high", confidence=0.7)
-
-
-def scan(state: Path, *paths: Path) -> list[Finding]:
-    """One cron run over `paths` into `state` (kept between calls: the next run resumes)."""
-    checklist = load_checklist()
-    config = Config(path=None, state=state, checklist=checklist.directory, escalation=None, timezone="UTC")
-    with Store(state) as store:
-        run_scan(store, config, list(paths), NOW, sink=DetectionEngine(checklist), log=lambda _m: None)
-        return store.findings(include_exercise=True)
-
-
-def of(findings: list[Finding], scenario_id: str) -> list[Finding]:
-    return [f for f in findings if f.scenario_id == scenario_id]
 
 
 def pages(finding: Finding) -> bool:
@@ -190,11 +173,7 @@ def test_a_sigma_reconnaissance_finding_then_a_login_is_a_chain(tmp_path: Path) 
     checklist = load_checklist(sigma=[sigma])
     probe = "6f1c2a7e-0d55-4c3b-9a51-5d2f3e4b1401"
     assert probe in checklist.scenario("recon-then-login").correlation.step_members(0)
-    state = tmp_path / "state.db"
-    config = Config(path=None, state=state, checklist=checklist.directory, escalation=None, timezone="UTC")
-    with Store(state) as store:
-        run_scan(store, config, [logs], NOW, sink=DetectionEngine(checklist), log=lambda _m: None)
-        found = store.findings(include_exercise=True)
+    found = scan(tmp_path / "state.db", logs, checklist=checklist)
     assert [f.entity for f in of(found, probe)] == [{"source.ip": "100.64.14.61"}]
     chain = of(found, "recon-then-login")
     assert [(f.entity, f.count, f.extra["stages"]) for f in chain] == [({"source.ip": "100.64.14.61"}, 2, {probe: 1})]
