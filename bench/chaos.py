@@ -668,8 +668,19 @@ def main(argv: list[str] | None = None) -> int:
     log(f"start-up of an empty scan: {chaos.startup:.2f}s; {chaos.feed.left:,} lines to feed over "
         f"about {chaos.rounds_planned} rounds")
     began = time.monotonic()
-    while sum(chaos.kills.values()) < args.kills and (not args.dry or chaos.round < chaos.rounds_planned):
-        mode = modes[chaos.round % len(modes)] if chaos.round % 7 else rng.choice(modes)
+    while True:
+        # every mode asked for is killed at least once (a tick with little to deliver may end
+        # before its kill moment on a loaded machine): more rounds of it, within a bound
+        missing = [m for m in modes if not chaos.kills[m]] if args.kills >= len(modes) else []
+        if args.dry:
+            if chaos.round >= chaos.rounds_planned:
+                break
+        elif (sum(chaos.kills.values()) >= args.kills and not missing) or chaos.round >= 4 * chaos.rounds_planned:
+            break
+        if sum(chaos.kills.values()) >= args.kills:
+            mode = missing[0]
+        else:
+            mode = modes[chaos.round % len(modes)] if chaos.round % 7 else rng.choice(modes)
         getattr(chaos, f"round_{mode}")()
         chaos.round += 1
         if chaos.round % 50 == 0:
