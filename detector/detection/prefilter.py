@@ -15,6 +15,12 @@ Grouping never changes a result, only which rows are looked at (a superset of th
 rows, always). Case-insensitive ASCII literals are searched in the lower-cased column (which
 the equality tests share), a smaller automaton than `(?i)`; equality tests and lists of
 values (one set-membership test) are their own probes.
+
+A regex pass costs about 1.6 ns per byte of the column, so an alternation is searched in
+the batch's distinct values of its column (access logs repeat their paths, agents and
+referrers: 1,500 distinct request targets and 30 user agents per 16,000 lines) and the
+result given back to the rows; only the raw line, different on every row, is searched row
+by row. The patterns and rules of log kinds absent from the batch are left out of it.
 """
 
 from __future__ import annotations
@@ -179,6 +185,8 @@ class RulePrefilter:
             key: tuple(tuple(index[p] for p in clause) for clause in clauses) for key, clauses in probes.items()
         }
         self.groups: list[Group] = _grouped(self.probes)
+        self.rule_kinds = {key: need.kinds for key, need in usable.items()}
+        self._patterns: dict[tuple[int, ...], str] = {}  # probe ids -> their alternation
 
     @property
     def fields(self) -> list[str]:
@@ -186,18 +194,23 @@ class RulePrefilter:
 
     def candidates(self, view: FrameView) -> tuple[dict[tuple[str, ...], np.ndarray], list[str]]:
         """(rule keys -> row indices they are evaluated on) buckets, and the rules without a
-        need (evaluated on every row). Broad patterns are isolated before the rules run."""
+        need (evaluated on every row). Broad patterns are isolated before the rules run; the
+        patterns and rules of log kinds absent from the batch are left out."""
         groups = self.groups  # matching may run on two threads: work on one snapshot
         kinds = view.lower(KIND_FIELD)
-        masks = [self._mask(view, kinds, group) for group in groups]
+        present = _present_kinds(view)
+        masks = [self._mask(view, kinds, group, present) for group in groups]
         refined = self._isolate_broad(groups, masks, view)
         if refined != groups:  # broad patterns isolated now, for this batch already
             known = dict(zip(groups, masks))
-            masks = [known[g] if g in known else self._mask(view, kinds, g) for g in refined]
+            masks = [known[g] if g in known else self._mask(view, kinds, g, present) for g in refined]
             groups = self.groups = refined
         group_of = {i: position for position, group in enumerate(groups) for i in group.ids}
         buckets: dict[tuple[tuple[int, ...], ...], list[str]] = {}
         for key, clauses in self.rule_clauses.items():
+            wanted = self.rule_kinds[key]
+            if wanted is not None and wanted.isdisjoint(present):
+                continue  # its log kinds are not in this batch: it cannot match
             used = tuple(tuple(sorted({group_of[i] for i in clause})) for clause in clauses)
             buckets.setdefault(used, []).append(key)
         rows = {}
@@ -208,21 +221,40 @@ class RulePrefilter:
             rows[tuple(keys)] = _kind_rows(kinds, wanted)
         return rows, self.unfiltered
 
-    def _mask(self, view: FrameView, kinds: pa.Array | None, group: Group) -> np.ndarray:
-        """Rows (of the group's log kinds) where one of its patterns matches."""
-        arr = view.lower(group.field) if group.lower else view.text(group.field)
+    def _mask(self, view: FrameView, kinds: pa.Array | None, group: Group, present: frozenset[str]) -> np.ndarray:
+        """Rows (of the group's log kinds) where one of its patterns (of a log kind in the
+        batch) matches; tested once per distinct value of the column, but on the raw line."""
+        ids = tuple(i for i in group.ids if _wanted(self.probes[i].kinds, present))
+        if not ids:
+            return np.zeros(view.n, dtype=bool)
+        if group.values:
+            return self._in(view, group.field, group.lower, ids)
+        pattern = self._pattern(ids)
+        rows = None if group.kinds is None else _kind_rows(kinds, group.kinds)
+        if group.field != RAW_FIELD:
+            distinct = view.distinct(group.field, group.lower)
+            if distinct is None:
+                return np.zeros(view.n, dtype=bool)
+            index, values = distinct
+            mask = np.append(_to_bool(pc.match_substring_regex(values, pattern)), False)[index]
+            if rows is not None and len(rows) < view.n:
+                mask &= _rows_mask(rows, view.n)
+            return mask
+        arr = view.text(group.field)
         out = np.zeros(view.n, dtype=bool)
         if arr is None or pa.types.is_null(arr.type):
             return out
-        if group.values:
-            return self._in(arr, group.ids)
-        pattern = "|".join(self.probes[i].pattern for i in group.ids)
-        rows = None if group.kinds is None else _kind_rows(kinds, group.kinds)
         if rows is None or len(rows) == view.n:
             return _to_bool(pc.match_substring_regex(arr, pattern))
         if len(rows):
             out[rows] = _to_bool(pc.match_substring_regex(arr.take(pa.array(rows)), pattern))
         return out
+
+    def _pattern(self, ids: tuple[int, ...]) -> str:
+        pattern = self._patterns.get(ids)
+        if pattern is None:
+            pattern = self._patterns[ids] = "|".join(self.probes[i].pattern for i in ids)
+        return pattern
 
     def _isolate_broad(self, groups: list[Group], masks: list[np.ndarray], view: FrameView) -> list[Group]:
         """Better groups: from an alternation that matched many rows, the patterns that match
@@ -247,12 +279,19 @@ class RulePrefilter:
         return out
 
 
-    def _in(self, arr: pa.Array, ids: tuple[int, ...]) -> np.ndarray:
+    def _in(self, view: FrameView, field: str, lower: bool, ids: tuple[int, ...]) -> np.ndarray:
+        distinct = view.distinct(field, lower)
+        if distinct is None:
+            return np.zeros(view.n, dtype=bool)
+        index, values = distinct
+        return np.append(self._in_values(values, ids), False)[index]
+
+    def _in_values(self, arr: pa.Array, ids: tuple[int, ...]) -> np.ndarray:
         values = sorted({v for i in ids for v in _values(self.probes[i])})
         return _to_bool(pc.is_in(arr, value_set=pa.array(values, pa.string()).cast(arr.type)))
 
     def _probe(self, sample: pa.Array, i: int, values: bool) -> np.ndarray:
-        return self._in(sample, (i,)) if values else _to_bool(pc.match_substring_regex(sample, self.probes[i].pattern))
+        return self._in_values(sample, (i,)) if values else _to_bool(pc.match_substring_regex(sample, self.probes[i].pattern))
 
 
 def _grouped(probes: list[Probe]) -> list[Group]:
@@ -272,6 +311,25 @@ def _grouped(probes: list[Probe]) -> list[Group]:
         kinds = None if values or any(k is None for k in wanted) else frozenset().union(*wanted)  # type: ignore[misc]
         groups.append(Group(name, kinds, lower, tuple(ids), values))
     return groups
+
+
+def _wanted(kinds: frozenset[str] | None, present: frozenset[str]) -> bool:
+    return kinds is None or not kinds.isdisjoint(present)
+
+
+def _present_kinds(view: FrameView) -> frozenset[str]:
+    """The (lower-cased) log kinds of the batch's rows."""
+    distinct = view.distinct(KIND_FIELD, lower=True)
+    if distinct is None:
+        return frozenset()
+    index, values = distinct
+    return frozenset(v for v in values.take(pa.array(np.unique(index[index < len(values)]))).to_pylist() if v is not None)
+
+
+def _rows_mask(rows: np.ndarray, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
 
 
 def _kind_rows(kinds: pa.Array | None, wanted: frozenset[str]) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -422,6 +423,31 @@ def test_prefilter_gives_exactly_the_masks_of_evaluating_without_it(values: list
         rule = {"s": body, "condition": "s"}
         assert hits(rule, data, prefilter=True) == hits(rule, data, prefilter=False), name
     assert hits(PREFILTER_RULE, data, prefilter=True) == hits(PREFILTER_RULE, data, prefilter=False)
+
+
+REPEATED = st.sampled_from(
+    [None, "", "alpha", "ALPHA", "Alpha", "a*b", "A*B", "foo\nbar", "FOO", "x.php", "X.PHP", "/wp-a", "İ", "i̇", "ß", "SS"]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.one_of(REPEATED, HOSTILE), min_size=1, max_size=40), data=st.data())
+def test_tests_on_distinct_values_give_every_row_its_own_result(values: list[str | None], data: Any) -> None:
+    """Leaves test each distinct value of a column once and give the result back to its rows
+    (the lower-cased values may repeat: `ALPHA` and `alpha`): the same masks as testing every
+    row, for the whole batch and for a view of some of its rows, whether or not the batch's
+    values were encoded before the view was made."""
+    table = column("message", values)
+    expr = compile_rule(PREFILTER_RULE)
+    rowwise = hits(PREFILTER_RULE, table, prefilter=True)  # the candidate rows' own text, row by row
+    whole = evaluate(expr, FrameView(table))
+    assert whole.tolist() == rowwise
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, len(values) - 1)))), dtype=np.int64)
+    fresh = FrameView(table).subset(rows)  # few rows, nothing encoded: tested row by row
+    encoded = FrameView(table)
+    evaluate(expr, encoded)
+    for view in (fresh, encoded.subset(rows), encoded.subset(np.arange(len(values))).subset(rows)):
+        assert evaluate(expr, view).tolist() == whole[rows].tolist()
 
 
 def test_prefilter_combines_every_pattern_of_a_field() -> None:
