@@ -163,7 +163,9 @@ class FrameView:
         return self._numbers[field]
 
 
-def _to_bool(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def _to_bool(result: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    if isinstance(result, np.ndarray):
+        return result
     if result.null_count:  # a kernel call of its own: only when there are nulls to fill
         result = pc.fill_null(result, False)
     return np.asarray(result.to_numpy(zero_copy_only=False), dtype=bool)
@@ -200,6 +202,8 @@ class Leaf:
     pattern: str | None = None  # RE2 pattern usable in the field's combined prefilter
     ignore_case: bool = True
     literal: str | None = None  # text every match contains (the longest plain part of a wildcard value)
+    match: Callable[[pa.Array], pa.Array] | None = None  # a pattern test on any array of the field's values
+    parts: tuple[Leaf, ...] = ()  # OR-ed pattern tests of one field, searched as one alternation first
 
 
 def _string_leaf(field: str, value: SigmaString) -> Leaf:
@@ -257,6 +261,7 @@ def _string_leaf(field: str, value: SigmaString) -> Leaf:
         pattern=prefilter,
         ignore_case=ignore_case,
         literal=max((part for part in parts if isinstance(part, str)), key=len, default=None),
+        match=match,
     )
 
 
@@ -334,6 +339,7 @@ def _regex_leaf(field: str, value: SigmaRegularExpression) -> Leaf:
         evaluate=_prefiltered(field, match),
         pattern=full,
         ignore_case=ignore_case,
+        match=match,
     )
 
 
@@ -460,7 +466,7 @@ def compile_condition(node: Any) -> Expr:
     if isinstance(node, ConditionAND):
         return ("and", [compile_condition(a) for a in node.args])
     if isinstance(node, ConditionOR):
-        return ("or", _merge_equalities([compile_condition(a) for a in node.args]))
+        return ("or", _merge_patterns(_merge_equalities([compile_condition(a) for a in node.args])))
     if isinstance(node, ConditionNOT):
         return ("not", compile_condition(node.args[0]))
     if isinstance(node, ConditionFieldEqualsValueExpression):
@@ -486,6 +492,43 @@ def _merge_equalities(children: list[Expr]) -> list[Expr]:
         if not (isinstance(c, Leaf) and c.key[0] == "eq" and (c.field, c.key[3]) in merged)
     ]
     return out + list(merged.values())
+
+
+def _merge_patterns(children: list[Expr]) -> list[Expr]:
+    """OR-ed pattern tests of one field (a rule's list of `contains` values, its keywords) ->
+    one test that searches their alternation first: one pass for the list, not one per value."""
+    groups: dict[str, list[Leaf]] = {}
+    for child in children:
+        if isinstance(child, Leaf) and child.match is not None and child.pattern is not None:
+            groups.setdefault(child.field, []).append(child)
+    merged = {field: group for field, group in groups.items() if len({leaf.key for leaf in group}) > 1}
+    taken = {id(leaf) for group in merged.values() for leaf in group}
+    return [c for c in children if id(c) not in taken] + [_any_leaf(field, group) for field, group in merged.items()]
+
+
+def _any_leaf(field: str, group: list[Leaf]) -> Leaf:
+    """True where one of `group`'s tests is. Their alternation (each pattern as the combined
+    prefilter writes it: the same text or more) screens the values; each test then runs only
+    on the values it let through, so the result is exactly the OR of the tests."""
+    parts = tuple({leaf.key: leaf for leaf in group}.values())
+    alternation = "|".join(f"(?i:{p.pattern})" if p.ignore_case else f"(?:{p.pattern})" for p in parts)
+    try:  # an alternation RE2 cannot compile (too large) runs the tests one by one
+        pc.match_substring_regex(pa.array([""], pa.string()), alternation)
+    except pa.ArrowInvalid:
+        alternation = None
+
+    def match(arr: pa.Array) -> np.ndarray:
+        if alternation is None:
+            return np.logical_or.reduce([_to_bool(p.match(arr)) for p in parts])  # type: ignore[misc]
+        screened = np.flatnonzero(_to_bool(pc.match_substring_regex(arr, alternation)))
+        out = np.zeros(len(arr), dtype=bool)
+        if len(screened):
+            values = arr.take(pa.array(screened))
+            out[screened[np.logical_or.reduce([_to_bool(p.match(values)) for p in parts])]] = True  # type: ignore[misc]
+        return out
+
+    return Leaf(key=("any", field, tuple(p.key for p in parts)), field=field, evaluate=_prefiltered(field, match),
+                match=match, parts=parts)
 
 
 def _in_leaf(field: str, needles: list[str], cased: bool) -> Leaf:
@@ -519,8 +562,12 @@ def _keyword(value: Any) -> Any:
 
 
 def leaves(expr: Expr) -> Iterable[Leaf]:
+    """The tests of an expression (those of a merged OR one by one)."""
     if isinstance(expr, Leaf):
-        yield expr
+        if expr.parts:
+            yield from expr.parts
+        else:
+            yield expr
     elif expr[0] == "not":
         yield from leaves(expr[1])
     else:

@@ -66,6 +66,8 @@ class Need:
 
 
 def _leaf_need(leaf: Leaf) -> Need | None:
+    if leaf.parts:  # OR-ed pattern tests of one field
+        return _any_of([_leaf_need(part) for part in leaf.parts])
     if leaf.field == KIND_FIELD and leaf.key[0] == "eq":
         return Need((), 0, frozenset({str(leaf.key[2])}))
     if leaf.key[0] in ("eq", "in"):

@@ -450,6 +450,39 @@ def test_tests_on_distinct_values_give_every_row_its_own_result(values: list[str
         assert evaluate(expr, view).tolist() == whole[rows].tolist()
 
 
+MIXED_LIST = {
+    "s": {"message|contains": ["foo", "*", "İ", "[", "\t", "ß", "a?b"]},
+    "e": {"message|endswith": [".php", "$(", "\\"]},
+    "w": {"message": ["*a?b*", "*foo*bar*", "x*", "/wp-*"]},
+    "c": {"message|contains|cased": ["Foo", "ß", "İ"]},
+    "r": {"message|re": ["^[[:alpha:]]+$", "(a|aa)+b", "\\d{3}", "(?i)^fo+$", "^bar$"]},
+    "condition": "1 of them",
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.one_of(st.none(), HOSTILE, st.builds(lambda a, b: a + b, HOSTILE, HOSTILE)), min_size=1, max_size=25))
+def test_a_list_of_patterns_searched_as_one_alternation_matches_exactly_its_values(values: list[str | None]) -> None:
+    """A list of `contains`/`endswith`/wildcard/`re` values of one field is one test whose
+    alternation screens the values: the same rows as testing each value on its own."""
+    data = column("message", values)
+    for name, body in MIXED_LIST.items():
+        if name == "condition":
+            continue
+        expr = compile_rule({"s": body, "condition": "s"})
+        merged = [leaf for leaf in _tree_leaves(expr) if leaf.parts]
+        assert len(merged) == 1, name
+        one_by_one = np.logical_or.reduce([part.evaluate(FrameView(data)) for part in merged[0].parts])
+        assert evaluate(expr, FrameView(data)).tolist() == one_by_one.tolist(), name
+
+
+def _tree_leaves(expr: Any) -> list[Any]:
+    if not isinstance(expr, tuple):
+        return [expr]
+    children = [expr[1]] if expr[0] == "not" else expr[1]
+    return [leaf for child in children for leaf in _tree_leaves(child)]
+
+
 def test_prefilter_combines_every_pattern_of_a_field() -> None:
     expr = compile_rule(PREFILTER_RULE)
     prefilters = combined_prefilters(leaves(expr))
