@@ -42,6 +42,7 @@ from sigma.types import (
     SpecialChars,
 )
 
+from detector.detection.crs.regex import Pattern
 from detector.errors import RuleError
 
 KEYWORD_FIELD = "log.original"  # Sigma keyword (field-less) detections search the raw line
@@ -508,27 +509,49 @@ def _merge_patterns(children: list[Expr]) -> list[Expr]:
 
 def _any_leaf(field: str, group: list[Leaf]) -> Leaf:
     """True where one of `group`'s tests is. Their alternation (each pattern as the combined
-    prefilter writes it: the same text or more) screens the values; each test then runs only
-    on the values it let through, so the result is exactly the OR of the tests."""
+    prefilter writes it: the same text or more), compiled once, screens the values; each test
+    then runs only on the values it let through, so the result is exactly the OR of the tests."""
     parts = tuple({leaf.key: leaf for leaf in group}.values())
-    alternation = "|".join(f"(?i:{p.pattern})" if p.ignore_case else f"(?:{p.pattern})" for p in parts)
-    try:  # an alternation RE2 cannot compile (too large) runs the tests one by one
-        pc.match_substring_regex(pa.array([""], pa.string()), alternation)
-    except pa.ArrowInvalid:
-        alternation = None
+    screen = Alternation("|".join(f"(?i:{p.pattern})" if p.ignore_case else f"(?:{p.pattern})" for p in parts))
+
+    def one_by_one(arr: pa.Array) -> np.ndarray:
+        return np.logical_or.reduce([_to_bool(p.match(arr)) for p in parts])  # type: ignore[misc]
 
     def match(arr: pa.Array) -> np.ndarray:
-        if alternation is None:
-            return np.logical_or.reduce([_to_bool(p.match(arr)) for p in parts])  # type: ignore[misc]
-        screened = np.flatnonzero(_to_bool(pc.match_substring_regex(arr, alternation)))
-        out = np.zeros(len(arr), dtype=bool)
-        if len(screened):
-            values = arr.take(pa.array(screened))
-            out[screened[np.logical_or.reduce([_to_bool(p.match(values)) for p in parts])]] = True  # type: ignore[misc]
-        return out
+        screened = screen.search(arr)
+        if screened is None:  # an alternation RE2 cannot compile (too large)
+            return one_by_one(arr)
+        rows = np.flatnonzero(screened)
+        if len(rows):
+            screened[rows] = one_by_one(arr.take(pa.array(rows)))
+        return screened
 
     return Leaf(key=("any", field, tuple(p.key for p in parts)), field=field, evaluate=_prefiltered(field, match),
                 match=match, parts=parts)
+
+
+class Alternation:
+    """An RE2 pattern compiled on first use and kept, with its lazily built automaton, across
+    batches (pyarrow's kernel compiles its pattern at every call: for an alternation of
+    hundreds of patterns over a few thousand distinct values that is most of the cost)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._compiled: Pattern | None = None
+        self.ok = True
+
+    def search(self, arr: pa.Array) -> np.ndarray | None:
+        """Mask of the values the pattern matches somewhere (nulls: no); None if RE2 cannot
+        compile it."""
+        if self._compiled is None and self.ok:
+            self._compiled = Pattern(self.pattern)
+            self.ok = self._compiled.exact is not None
+        if not self.ok:
+            return None
+        found = self._compiled.search(arr)  # type: ignore[union-attr]
+        if arr.null_count:
+            found &= _to_bool(pc.is_valid(arr))
+        return found
 
 
 def _in_leaf(field: str, needles: list[str], cased: bool) -> Leaf:

@@ -28,13 +28,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.detection.compiler import Expr, FrameView, Leaf, _to_bool
+from detector.detection.compiler import Alternation, Expr, FrameView, Leaf, _to_bool
 
 KIND_FIELD = "log.kind"
 # The raw line: the longest column, and nothing else tests it lower-cased, so its patterns
@@ -177,18 +177,28 @@ class RulePrefilter:
             if need is not None and not need.clauses and need.kinds is not None:
                 self.by_kinds.setdefault(need.kinds, []).append(key)
         self.unfiltered = [k for k, n in needs.items() if n is None or (not n.clauses and n.kinds is None)]
-        probes = {
-            key: [[Probe(f, need.kinds, low, p, lf) for f, p, low, lf in c] for c in need.clauses]
-            for key, need in usable.items()
-        }
-        self.probes: list[Probe] = list(dict.fromkeys(p for clauses in probes.values() for c in clauses for p in c))
-        index = {p: i for i, p in enumerate(self.probes)}
+        # one probe per test, whichever rules need it (an equality of many rules is one set test),
+        # searched on the rows of any kind one of them reads
+        kinds_of: dict[tuple[str, str, bool, Any], frozenset[str] | None] = {}
+        leaf_of: dict[tuple[str, str, bool, Any], Leaf | None] = {}
+        for need in usable.values():
+            for f, p, low, lf in (pattern for clause in need.clauses for pattern in clause):
+                test = (f, p, low, None if lf is None else lf.key)
+                known = kinds_of.get(test, frozenset())
+                kinds_of[test] = None if known is None or need.kinds is None else known | need.kinds
+                leaf_of.setdefault(test, lf)
+        self.probes: list[Probe] = [Probe(t[0], kinds_of[t], t[2], t[1], leaf_of[t]) for t in kinds_of]
+        index = {test: i for i, test in enumerate(kinds_of)}
         self.rule_clauses = {
-            key: tuple(tuple(index[p] for p in clause) for clause in clauses) for key, clauses in probes.items()
+            key: tuple(tuple(dict.fromkeys(index[(f, p, low, None if lf is None else lf.key)] for f, p, low, lf in c))
+                       for c in need.clauses)
+            for key, need in usable.items()
         }
         self.groups: list[Group] = _grouped(self.probes)
         self.rule_kinds = {key: need.kinds for key, need in usable.items()}
         self._patterns: dict[tuple[int, ...], str] = {}  # probe ids -> their alternation
+        self._compiled: dict[str, Alternation] = {}  # alternation -> compiled once, kept across batches
+        self._bucket_cache: dict[tuple[tuple[Group, ...], frozenset[str]], dict[tuple[tuple[int, ...], ...], list[str]]] = {}
 
     @property
     def fields(self) -> list[str]:
@@ -207,14 +217,7 @@ class RulePrefilter:
             known = dict(zip(groups, masks))
             masks = [known[g] if g in known else self._mask(view, kinds, g, present) for g in refined]
             groups = self.groups = refined
-        group_of = {i: position for position, group in enumerate(groups) for i in group.ids}
-        buckets: dict[tuple[tuple[int, ...], ...], list[str]] = {}
-        for key, clauses in self.rule_clauses.items():
-            wanted = self.rule_kinds[key]
-            if wanted is not None and wanted.isdisjoint(present):
-                continue  # its log kinds are not in this batch: it cannot match
-            used = tuple(tuple(sorted({group_of[i] for i in clause})) for clause in clauses)
-            buckets.setdefault(used, []).append(key)
+        buckets = self._buckets(tuple(groups), present)
         rows = {}
         for used, keys in buckets.items():
             mask = np.logical_and.reduce([np.logical_or.reduce([masks[g] for g in clause]) for clause in used])
@@ -222,6 +225,26 @@ class RulePrefilter:
         for wanted, keys in self.by_kinds.items():
             rows[tuple(keys)] = _kind_rows(kinds, wanted)
         return rows, self.unfiltered
+
+    def _buckets(self, groups: tuple[Group, ...], present: frozenset[str]) -> dict[tuple[tuple[int, ...], ...], list[str]]:
+        """Rules by the groups (positions) of each of their clauses; the rules of log kinds not
+        in the batch are left out (they cannot match). The same for every batch until the
+        groups change: computed once per groups and log kinds."""
+        cached = self._bucket_cache.get((groups, present))
+        if cached is not None:
+            return cached
+        group_of = {i: position for position, group in enumerate(groups) for i in group.ids}
+        buckets: dict[tuple[tuple[int, ...], ...], list[str]] = {}
+        for key, clauses in self.rule_clauses.items():
+            wanted = self.rule_kinds[key]
+            if wanted is not None and wanted.isdisjoint(present):
+                continue
+            used = tuple(tuple(sorted({group_of[i] for i in clause})) for clause in clauses)
+            buckets.setdefault(used, []).append(key)
+        if len(self._bucket_cache) >= 64:  # groups changed many times, or many kind mixes
+            self._bucket_cache.clear()
+        self._bucket_cache[(groups, present)] = buckets
+        return buckets
 
     def _mask(self, view: FrameView, kinds: pa.Array | None, group: Group, present: frozenset[str]) -> np.ndarray:
         """Rows (of the group's log kinds) where one of its patterns (of a log kind in the
@@ -238,7 +261,10 @@ class RulePrefilter:
             if distinct is None:
                 return np.zeros(view.n, dtype=bool)
             index, values = distinct
-            mask = np.append(_to_bool(pc.match_substring_regex(values, pattern)), False)[index]
+            found = self._alternation(pattern).search(values)
+            if found is None:  # RE2 cannot compile it with its memory budget: pyarrow's kernel says why
+                found = _to_bool(pc.match_substring_regex(values, pattern))
+            mask = np.append(found, False)[index]
             if rows is not None and len(rows) < view.n:
                 mask &= _rows_mask(rows, view.n)
             return mask
@@ -251,6 +277,12 @@ class RulePrefilter:
         if len(rows):
             out[rows] = _to_bool(pc.match_substring_regex(arr.take(pa.array(rows)), pattern))
         return out
+
+    def _alternation(self, pattern: str) -> Alternation:
+        compiled = self._compiled.get(pattern)
+        if compiled is None:
+            compiled = self._compiled[pattern] = Alternation(pattern)
+        return compiled
 
     def _pattern(self, ids: tuple[int, ...]) -> str:
         pattern = self._patterns.get(ids)

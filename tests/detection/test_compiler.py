@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from sigma.rule import SigmaDetections
 from detection.builders import column, frame, scenario_doc, write_checklist
 from detector.checklist import load_checklist
 from detector.detection.compiler import (
+    Alternation,
     FrameView,
     apply_prefilters,
     combined_prefilters,
@@ -481,6 +483,17 @@ def _tree_leaves(expr: Any) -> list[Any]:
         return [expr]
     children = [expr[1]] if expr[0] == "not" else expr[1]
     return [leaf for child in children for leaf in _tree_leaves(child)]
+
+
+def test_an_alternation_compiled_once_matches_like_the_kernel_and_never_a_null() -> None:
+    values = pa.array(["a", None, "", "xx", "Foo\nbar", "İ"], pa.string())
+    for pattern in ("x*|^$", "(?i:foo)", "(?s)^.*bar$", "(?i:i̇)|ß"):
+        compiled = Alternation(pattern)
+        for _ in range(2):  # the second search reuses the compiled pattern
+            assert compiled.search(values).tolist() == [
+                bool(found) for found in pc.match_substring_regex(values, pattern).fill_null(False).to_pylist()
+            ], pattern
+    assert Alternation("(?:[a-z]{1,1000}){1,1000}|x").search(values) is None  # beyond RE2's budget: told, not raised
 
 
 def test_prefilter_combines_every_pattern_of_a_field() -> None:
