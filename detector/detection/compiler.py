@@ -42,28 +42,38 @@ from sigma.types import (
     SpecialChars,
 )
 
+from detector.detection.crs.regex import Pattern
 from detector.errors import RuleError
 
 KEYWORD_FIELD = "log.original"  # Sigma keyword (field-less) detections search the raw line
+#: A view of at least 1/DISTINCT_SHARE of the batch's rows tests distinct values even when the
+#: batch's are not encoded yet (encoding a column costs about a fifth of one regex pass over it).
+DISTINCT_SHARE = 8
 
 
 class FrameView:
-    """One batch's columns as Arrow arrays, with per-field caches (lower-cased text, numbers)."""
+    """One batch's columns as Arrow arrays, with per-field caches (lower-cased text, numbers,
+    distinct values). A subset view (some rows of the batch) takes its columns from the whole
+    batch's, lazily, and shares the batch's distinct values: a test is then run once per
+    distinct value, not once per row."""
 
     def __init__(self, frame: pd.DataFrame, parent: FrameView | None = None, rows: np.ndarray | None = None) -> None:
         self.frame = frame
-        self.parent, self.rows = parent, rows  # a view of some rows of `parent` only
+        if parent is not None and parent.parent is not None:  # a subset of a subset: rows of the batch
+            parent, rows = parent.parent, parent.rows[rows]  # type: ignore[index]
+        self.parent, self.rows = parent, rows  # a view of some rows of `parent` (the whole batch) only
         self.n = len(frame) if rows is None else len(rows)
         self._arrays: dict[str, pa.Array | None] = {}
         self._lower: dict[str, pa.Array] = {}
         self._text: dict[str, pa.Array] = {}
         self._numbers: dict[str, np.ndarray] = {}
         self._distinct: dict[tuple[str, bool], tuple[np.ndarray, pa.Array] | None] = {}
+        self._present: dict[str, np.ndarray] = {}
         self.masks: dict[Any, np.ndarray] = {}  # leaf key -> mask (shared across rules)
         self.candidates: dict[str, np.ndarray] = {}  # field -> row indices passing the prefilter
 
     def subset(self, rows: np.ndarray) -> FrameView:
-        """A view of `rows` only; its columns are taken from this view's, lazily."""
+        """A view of `rows` only; its columns are taken from the whole batch's, lazily."""
         return FrameView(self.frame, parent=self, rows=rows)
 
     def array(self, field: str) -> pa.Array | None:
@@ -95,20 +105,41 @@ class FrameView:
         return self._text[field]
 
     def distinct(self, field: str, lower: bool) -> tuple[np.ndarray, pa.Array] | None:
-        """(per row, the index of its value among the column's distinct values, their count for
-        null; the distinct values, lower-cased if asked). Encoded once per batch: every equality
-        on the field then compares the few distinct values instead of every row."""
+        """(per row, the index of its value among the batch's distinct values of the column,
+        their count for null; the distinct values, lower-cased if asked). Encoded once per
+        batch, subset views included: a test on the field then looks at the few distinct
+        values (access logs repeat their paths, agents and referrers) instead of every row."""
         key = (field, lower)
         if key not in self._distinct:
-            arr = self.text(field)
-            if arr is None:
-                self._distinct[key] = None
+            if self.parent is not None:
+                whole = self.parent.distinct(field, lower)
+                self._distinct[key] = None if whole is None else (whole[0][self.rows], whole[1])
+            elif lower:  # the codes of the cased values, the values lower-cased (some may then repeat)
+                cased = self.distinct(field, lower=False)
+                self._distinct[key] = None if cased is None else (cased[0], pc.utf8_lower(cased[1]))
             else:
-                encoded = pc.dictionary_encode(arr)
-                values = pc.utf8_lower(encoded.dictionary) if lower else encoded.dictionary
-                index = encoded.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
-                self._distinct[key] = (index, values)
+                arr = self.text(field)
+                if arr is None:
+                    self._distinct[key] = None
+                else:
+                    encoded = pc.dictionary_encode(arr)
+                    index = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+                    self._distinct[key] = (index, encoded.dictionary)
         return self._distinct[key]
+
+    def has_distinct(self, field: str) -> bool:
+        """Whether the batch's distinct values of `field` are known already (no encoding to pay)."""
+        view = self.parent if self.parent is not None else self
+        return (field, False) in view._distinct
+
+    def present(self, field: str) -> np.ndarray:
+        """Indices of the distinct values of `field` (cased) that occur in this view's rows."""
+        if field not in self._present:
+            index, values = self.distinct(field, lower=False)  # type: ignore[misc]
+            seen = np.zeros(len(values) + 1, dtype=bool)
+            seen[index] = True
+            self._present[field] = np.flatnonzero(seen[:-1])
+        return self._present[field]
 
     def lower(self, field: str) -> pa.Array | None:
         if field not in self._lower:
@@ -133,7 +164,9 @@ class FrameView:
         return self._numbers[field]
 
 
-def _to_bool(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def _to_bool(result: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    if isinstance(result, np.ndarray):
+        return result
     if result.null_count:  # a kernel call of its own: only when there are nulls to fill
         result = pc.fill_null(result, False)
     return np.asarray(result.to_numpy(zero_copy_only=False), dtype=bool)
@@ -170,6 +203,8 @@ class Leaf:
     pattern: str | None = None  # RE2 pattern usable in the field's combined prefilter
     ignore_case: bool = True
     literal: str | None = None  # text every match contains (the longest plain part of a wildcard value)
+    match: Callable[[pa.Array], pa.Array] | None = None  # a pattern test on any array of the field's values
+    parts: tuple[Leaf, ...] = ()  # OR-ed pattern tests of one field, searched as one alternation first
 
 
 def _string_leaf(field: str, value: SigmaString) -> Leaf:
@@ -227,25 +262,62 @@ def _string_leaf(field: str, value: SigmaString) -> Leaf:
         pattern=prefilter,
         ignore_case=ignore_case,
         literal=max((part for part in parts if isinstance(part, str)), key=len, default=None),
+        match=match,
     )
 
 
 def _prefiltered(field: str, match: Callable[[pa.Array], pa.Array]) -> Callable[[FrameView], np.ndarray]:
-    """Run `match` only on the rows of the field's combined prefilter (all rows without one)."""
+    """Run `match` only on the rows of the field's combined prefilter when one was applied
+    (`apply_prefilters`), else as `_per_value` does."""
+    anywhere = _per_value(field, match)
 
     def evaluate(view: FrameView) -> np.ndarray:
-        arr = view.text(field)
-        if arr is None:
-            return np.zeros(view.n, dtype=bool)
         candidates = view.candidates.get(field)
         if candidates is None:
-            return _to_bool(match(arr))
+            return anywhere(view)
+        arr = view.text(field)
         out = np.zeros(view.n, dtype=bool)
-        if len(candidates):
+        if arr is not None and len(candidates):
             out[candidates] = _to_bool(match(arr.take(pa.array(candidates))))
         return out
 
     return evaluate
+
+
+def _per_value(field: str, match: Callable[[pa.Array], pa.Array]) -> Callable[[FrameView], np.ndarray]:
+    """Run `match` on the field's distinct values (those of the view's rows), or on the rows."""
+
+    def evaluate(view: FrameView) -> np.ndarray:
+        if _by_distinct(view, field):
+            return _distinct_mask(view, field, match)
+        arr = view.text(field)
+        return np.zeros(view.n, dtype=bool) if arr is None else _to_bool(match(arr))
+
+    return evaluate
+
+
+def _by_distinct(view: FrameView, field: str) -> bool:
+    """Test distinct values rather than rows: not on the raw line (every line differs), and
+    on a few rows only when the batch's values are encoded already."""
+    if field == KEYWORD_FIELD:
+        return False
+    return view.parent is None or view.has_distinct(field) or view.n * DISTINCT_SHARE >= view.parent.n
+
+
+def _distinct_mask(view: FrameView, field: str, match: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+    """`match` run once per distinct value of the view's rows, its result given back to every row."""
+    distinct = view.distinct(field, lower=False)
+    if distinct is None:
+        return np.zeros(view.n, dtype=bool)
+    index, values = distinct
+    hit = np.zeros(len(values) + 1, dtype=bool)  # the last slot: null, never a match
+    if view.parent is None:
+        hit[:-1] = _to_bool(match(values))
+    else:
+        present = view.present(field)
+        if len(present):
+            hit[present] = _to_bool(match(values.take(pa.array(present))))
+    return hit[index]
 
 
 def _regex_leaf(field: str, value: SigmaRegularExpression) -> Leaf:
@@ -268,6 +340,7 @@ def _regex_leaf(field: str, value: SigmaRegularExpression) -> Leaf:
         evaluate=_prefiltered(field, match),
         pattern=full,
         ignore_case=ignore_case,
+        match=match,
     )
 
 
@@ -281,13 +354,10 @@ def _cidr_leaf(field: str, value: SigmaCIDRExpression) -> Leaf:
     pattern = f"^(?:{alternatives})"
     network = str(value.network)
 
-    def evaluate(view: FrameView) -> np.ndarray:
-        arr = view.text(field)
-        if arr is None:
-            return np.zeros(view.n, dtype=bool)
-        return _to_bool(pc.match_substring_regex(arr, pattern, ignore_case=True))
+    def match(arr: pa.Array) -> pa.Array:
+        return pc.match_substring_regex(arr, pattern, ignore_case=True)
 
-    return Leaf(key=("cidr", field, network), field=field, evaluate=evaluate)
+    return Leaf(key=("cidr", field, network), field=field, evaluate=_per_value(field, match))
 
 
 _COMPARE = {
@@ -397,7 +467,7 @@ def compile_condition(node: Any) -> Expr:
     if isinstance(node, ConditionAND):
         return ("and", [compile_condition(a) for a in node.args])
     if isinstance(node, ConditionOR):
-        return ("or", _merge_equalities([compile_condition(a) for a in node.args]))
+        return ("or", _merge_patterns(_merge_equalities([compile_condition(a) for a in node.args])))
     if isinstance(node, ConditionNOT):
         return ("not", compile_condition(node.args[0]))
     if isinstance(node, ConditionFieldEqualsValueExpression):
@@ -425,14 +495,75 @@ def _merge_equalities(children: list[Expr]) -> list[Expr]:
     return out + list(merged.values())
 
 
+def _merge_patterns(children: list[Expr]) -> list[Expr]:
+    """OR-ed pattern tests of one field (a rule's list of `contains` values, its keywords) ->
+    one test that searches their alternation first: one pass for the list, not one per value."""
+    groups: dict[str, list[Leaf]] = {}
+    for child in children:
+        if isinstance(child, Leaf) and child.match is not None and child.pattern is not None:
+            groups.setdefault(child.field, []).append(child)
+    merged = {field: group for field, group in groups.items() if len({leaf.key for leaf in group}) > 1}
+    taken = {id(leaf) for group in merged.values() for leaf in group}
+    return [c for c in children if id(c) not in taken] + [_any_leaf(field, group) for field, group in merged.items()]
+
+
+def _any_leaf(field: str, group: list[Leaf]) -> Leaf:
+    """True where one of `group`'s tests is. Their alternation (each pattern as the combined
+    prefilter writes it: the same text or more), compiled once, screens the values; each test
+    then runs only on the values it let through, so the result is exactly the OR of the tests."""
+    parts = tuple({leaf.key: leaf for leaf in group}.values())
+    screen = Alternation("|".join(f"(?i:{p.pattern})" if p.ignore_case else f"(?:{p.pattern})" for p in parts))
+
+    def one_by_one(arr: pa.Array) -> np.ndarray:
+        return np.logical_or.reduce([_to_bool(p.match(arr)) for p in parts])  # type: ignore[misc]
+
+    def match(arr: pa.Array) -> np.ndarray:
+        screened = screen.search(arr)
+        if screened is None:  # an alternation RE2 cannot compile (too large)
+            return one_by_one(arr)
+        rows = np.flatnonzero(screened)
+        if len(rows):
+            screened[rows] = one_by_one(arr.take(pa.array(rows)))
+        return screened
+
+    return Leaf(key=("any", field, tuple(p.key for p in parts)), field=field, evaluate=_prefiltered(field, match),
+                match=match, parts=parts)
+
+
+class Alternation:
+    """An RE2 pattern compiled on first use and kept, with its lazily built automaton, across
+    batches (pyarrow's kernel compiles its pattern at every call: for an alternation of
+    hundreds of patterns over a few thousand distinct values that is most of the cost)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._compiled: Pattern | None = None
+        self.ok = True
+
+    def search(self, arr: pa.Array) -> np.ndarray | None:
+        """Mask of the values the pattern matches somewhere (nulls: no); None if RE2 cannot
+        compile it."""
+        if self._compiled is None and self.ok:
+            self._compiled = Pattern(self.pattern)
+            self.ok = self._compiled.exact is not None
+        if not self.ok:
+            return None
+        found = self._compiled.search(arr)  # type: ignore[union-attr]
+        if arr.null_count:
+            found &= _to_bool(pc.is_valid(arr))
+        return found
+
+
 def _in_leaf(field: str, needles: list[str], cased: bool) -> Leaf:
     values = pa.array(sorted(set(needles)), pa.string())
 
     def evaluate(view: FrameView) -> np.ndarray:
-        arr = view.text(field) if cased else view.lower(field)
-        if arr is None:
+        distinct = view.distinct(field, lower=not cased)
+        if distinct is None:
             return np.zeros(view.n, dtype=bool)
-        return _to_bool(pc.is_in(arr, value_set=values.cast(arr.type)))
+        index, column = distinct
+        hit = _to_bool(pc.is_in(column, value_set=values.cast(column.type)))
+        return np.append(hit, False)[index]
 
     return Leaf(key=("in", field, tuple(values.to_pylist()), cased), field=field, evaluate=evaluate)
 
@@ -454,8 +585,12 @@ def _keyword(value: Any) -> Any:
 
 
 def leaves(expr: Expr) -> Iterable[Leaf]:
+    """The tests of an expression (those of a merged OR one by one)."""
     if isinstance(expr, Leaf):
-        yield expr
+        if expr.parts:
+            yield from expr.parts
+        else:
+            yield expr
     elif expr[0] == "not":
         yield from leaves(expr[1])
     else:

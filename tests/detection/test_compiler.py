@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from sigma.rule import SigmaDetections
 from detection.builders import column, frame, scenario_doc, write_checklist
 from detector.checklist import load_checklist
 from detector.detection.compiler import (
+    Alternation,
     FrameView,
     apply_prefilters,
     combined_prefilters,
@@ -422,6 +425,75 @@ def test_prefilter_gives_exactly_the_masks_of_evaluating_without_it(values: list
         rule = {"s": body, "condition": "s"}
         assert hits(rule, data, prefilter=True) == hits(rule, data, prefilter=False), name
     assert hits(PREFILTER_RULE, data, prefilter=True) == hits(PREFILTER_RULE, data, prefilter=False)
+
+
+REPEATED = st.sampled_from(
+    [None, "", "alpha", "ALPHA", "Alpha", "a*b", "A*B", "foo\nbar", "FOO", "x.php", "X.PHP", "/wp-a", "İ", "i̇", "ß", "SS"]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.one_of(REPEATED, HOSTILE), min_size=1, max_size=40), data=st.data())
+def test_tests_on_distinct_values_give_every_row_its_own_result(values: list[str | None], data: Any) -> None:
+    """Leaves test each distinct value of a column once and give the result back to its rows
+    (the lower-cased values may repeat: `ALPHA` and `alpha`): the same masks as testing every
+    row, for the whole batch and for a view of some of its rows, whether or not the batch's
+    values were encoded before the view was made."""
+    table = column("message", values)
+    expr = compile_rule(PREFILTER_RULE)
+    rowwise = hits(PREFILTER_RULE, table, prefilter=True)  # the candidate rows' own text, row by row
+    whole = evaluate(expr, FrameView(table))
+    assert whole.tolist() == rowwise
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, len(values) - 1)))), dtype=np.int64)
+    fresh = FrameView(table).subset(rows)  # few rows, nothing encoded: tested row by row
+    encoded = FrameView(table)
+    evaluate(expr, encoded)
+    for view in (fresh, encoded.subset(rows), encoded.subset(np.arange(len(values))).subset(rows)):
+        assert evaluate(expr, view).tolist() == whole[rows].tolist()
+
+
+MIXED_LIST = {
+    "s": {"message|contains": ["foo", "*", "İ", "[", "\t", "ß", "a?b"]},
+    "e": {"message|endswith": [".php", "$(", "\\"]},
+    "w": {"message": ["*a?b*", "*foo*bar*", "x*", "/wp-*"]},
+    "c": {"message|contains|cased": ["Foo", "ß", "İ"]},
+    "r": {"message|re": ["^[[:alpha:]]+$", "(a|aa)+b", "\\d{3}", "(?i)^fo+$", "^bar$"]},
+    "condition": "1 of them",
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.one_of(st.none(), HOSTILE, st.builds(lambda a, b: a + b, HOSTILE, HOSTILE)), min_size=1, max_size=25))
+def test_a_list_of_patterns_searched_as_one_alternation_matches_exactly_its_values(values: list[str | None]) -> None:
+    """A list of `contains`/`endswith`/wildcard/`re` values of one field is one test whose
+    alternation screens the values: the same rows as testing each value on its own."""
+    data = column("message", values)
+    for name, body in MIXED_LIST.items():
+        if name == "condition":
+            continue
+        expr = compile_rule({"s": body, "condition": "s"})
+        merged = [leaf for leaf in _tree_leaves(expr) if leaf.parts]
+        assert len(merged) == 1, name
+        one_by_one = np.logical_or.reduce([part.evaluate(FrameView(data)) for part in merged[0].parts])
+        assert evaluate(expr, FrameView(data)).tolist() == one_by_one.tolist(), name
+
+
+def _tree_leaves(expr: Any) -> list[Any]:
+    if not isinstance(expr, tuple):
+        return [expr]
+    children = [expr[1]] if expr[0] == "not" else expr[1]
+    return [leaf for child in children for leaf in _tree_leaves(child)]
+
+
+def test_an_alternation_compiled_once_matches_like_the_kernel_and_never_a_null() -> None:
+    values = pa.array(["a", None, "", "xx", "Foo\nbar", "İ"], pa.string())
+    for pattern in ("x*|^$", "(?i:foo)", "(?s)^.*bar$", "(?i:i̇)|ß"):
+        compiled = Alternation(pattern)
+        for _ in range(2):  # the second search reuses the compiled pattern
+            assert compiled.search(values).tolist() == [
+                bool(found) for found in pc.match_substring_regex(values, pattern).fill_null(False).to_pylist()
+            ], pattern
+    assert Alternation("(?:[a-z]{1,1000}){1,1000}|x").search(values) is None  # beyond RE2's budget: told, not raised
 
 
 def test_prefilter_combines_every_pattern_of_a_field() -> None:

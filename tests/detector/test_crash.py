@@ -53,7 +53,7 @@ def _auth_log(path: Path, lines: int) -> int:
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "auth.log"
     log.parent.mkdir()
-    total = _auth_log(log, 120_000)
+    total = _auth_log(log, 240_000)  # enough work that most of the ten runs are killed mid-way
     state = tmp_path / "state.db"
     cmd = [LOGWARDEN, "scan", str(log.parent), "--state", str(state), "--no-escalate", "--format", "json",
            "--chunk-size", str(48 << 10)]
