@@ -338,6 +338,9 @@ class Ingest:
         if source is not None:
             source.start(reads, contexts, self.sink)
         planned = _planned_bytes(reads)
+        expect = getattr(self.sink, "expect", None)
+        if expect is not None and source is None:
+            expect(planned)  # the sink may start helpers for a long run (the CRS process)
         done = 0
         interleave: Interleave[ParsedBatch | FileEnd] = Interleave(
             [a.file.stream for a in reads],
@@ -455,10 +458,13 @@ class Ingest:
         Each line is read in its own format (`parse_any`): `fmt`, the file's usual format, is
         tried first and becomes the format most lines of the batch were in."""
         warned = False
+        begin = getattr(self.sink, "begin", None)
         for batch in reader:
             if not unchanged():
                 return
             item = parse_batch(batch, ctx, fmt, reader.tail_hash())
+            if begin is not None and item.frame is not None and len(item.frame):
+                begin(item.frame)  # e.g. hand it to a helper process while this thread reads on
             if item.warning and warned:
                 item = replace(item, warning=None)  # one warning per file, not per batch
             warned = warned or item.warning is not None
