@@ -339,8 +339,9 @@ class Ingest:
             source.start(reads, contexts, self.sink)
         planned = _planned_bytes(reads)
         expect = getattr(self.sink, "expect", None)
-        if expect is not None and source is None:
-            expect(planned)  # the sink may start helpers for a long run (the CRS process)
+        # the sink may start helpers for a long run (the CRS process) and ask for batches parsed
+        # further ahead (handed to them by `begin` while the read-ahead thread waits on `prepare`)
+        ahead = int(expect(planned) or 0) if expect is not None and source is None else 0
         done = 0
         interleave: Interleave[ParsedBatch | FileEnd] = Interleave(
             [a.file.stream for a in reads],
@@ -354,7 +355,12 @@ class Ingest:
             if source is not None:
                 source.close()
 
-        with Prefetch(iter(interleave), on_close=close, finish=self._prepare) as steps:
+        items: Iterator[Step] = iter(interleave)
+        on_close = close
+        if ahead:  # a thread of its own parses `ahead` batches ahead; it stops first, then the files close
+            parsing = Prefetch(items, depth=ahead, on_close=close)
+            items, on_close = parsing, parsing.close
+        with Prefetch(items, on_close=on_close, finish=self._prepare) as steps:
             for step in steps:
                 item, i = step.batch, step.index
                 if isinstance(item, ParsedBatch):

@@ -196,12 +196,16 @@ class DetectionEngine:
 
     # -- BatchSink ---------------------------------------------------------------------------
 
-    def expect(self, planned: int | None) -> None:
+    def expect(self, planned: int | None) -> int:
         """A local run is about to read `planned` bytes: a long one scores the CRS in a process of
-        its own, on another core, when the caller allowed it (`crs_process`)."""
-        if self.crs is not None and self.crs_process and (planned is None or planned >= CRS_PROCESS_BYTES):
-            if len(os.sched_getaffinity(0)) > 1:
-                self.crs.start_process()
+        its own, on another core, when the caller allowed it (`crs_process`). Then batches are
+        parsed (and handed to it) two ahead, so it never waits for the next one."""
+        if self.crs is None or not self.crs_process or (planned is not None and planned < CRS_PROCESS_BYTES):
+            return 0
+        if len(os.sched_getaffinity(0)) < 2:
+            return 0
+        self.crs.start_process()
+        return 2
 
     def close(self) -> None:
         """Stop helper processes (the CRS process); the engine still works in process after."""
