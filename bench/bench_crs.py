@@ -10,8 +10,9 @@ bench/data/ and reused while the generator is unchanged.
 
 Per paranoia level:
 - `logwarden scan FILE -c <config with crs: {path, paranoia}> --state <fresh> --format json
-  --no-escalate` as a child process: wall time, lines/s, peak RSS of that child and its CRS
-  process together (their VmRSS summed, sampled every 20 ms; at least os.wait4's peak);
+  --no-escalate` as a child process: wall time, lines/s, peak RSS of that child and any
+  process it starts (their VmRSS summed, sampled every 20 ms; at least os.wait4's peak) and
+  their peak PSS;
 - in this process, the same file parsed and scored batch by batch (16,384 lines): the CRS stage
   alone (lines/s), benign requests at or over the threshold (false positives: target <= 0.1 %),
   and attack requests over it.
@@ -75,7 +76,7 @@ def dataset(lines: int) -> Path:
 
 
 def _tree(pid: int) -> list[int]:
-    """`pid` and its descendants (the scan and its CRS process)."""
+    """`pid` and its descendants (the scan and any helper process it starts)."""
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -89,40 +90,47 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _rss_kb(pid: int) -> int:
+def _memory_kb(pid: int, field: str = "VmRSS:", where: str = "status") -> int:
     try:
-        with open(f"/proc/{pid}/status") as handle:
-            return next((int(line.split()[1]) for line in handle if line.startswith("VmRSS:")), 0)
+        with open(f"/proc/{pid}/{where}") as handle:
+            return next((int(line.split()[1]) for line in handle if line.startswith(field)), 0)
     except OSError:
         return 0
 
 
 class TreeRss:
-    """Peak of the summed RSS of a process and its children, sampled every 20 ms: the scan's
-    CRS process is a second Python with its own Arrow, and its memory counts too (summing RSS
-    counts the shared libraries twice: an upper bound)."""
+    """Peak of the summed RSS of a process and its children, sampled every 20 ms (a helper
+    process, e.g. a Python of its own scoring the CRS, counts too). Summing RSS counts the pages
+    processes share (libraries) twice: an upper bound, the figure held against the target; the
+    summed PSS (shared pages split between them, sampled every 100 ms) is what the machine gives
+    the scan. With one process the RSS equals os.wait4's peak (taken when it is higher)."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak_kb, self.processes = pid, 0, 1
+        self.pid, self.peak_kb, self.peak_pss_kb, self.processes = pid, 0, 0, 1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
+        tick = 0
         while not self._stop.wait(0.02):
             pids = _tree(self.pid)
             self.processes = max(self.processes, len(pids))
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in pids))
+            self.peak_kb = max(self.peak_kb, sum(_memory_kb(p) for p in pids))
+            if tick % 5 == 0:
+                pss = sum(_memory_kb(p, "Pss:", "smaps_rollup") for p in pids)
+                self.peak_pss_kb = max(self.peak_pss_kb, pss)
+            tick += 1
 
-    def stop(self) -> float:
+    def stop(self) -> tuple[float, float]:
         self._stop.set()
         self._thread.join()
-        return self.peak_kb / 1024
+        return self.peak_kb / 1024, self.peak_pss_kb / 1024
 
 
-def scan(command: list[str], path: Path, crs: Path, level: int, lines: int) -> tuple[float, float, int]:
-    """(seconds, peak RSS MB of the scan and its CRS process together, findings) of one scan
-    with the CRS at `level`."""
+def scan(command: list[str], path: Path, crs: Path, level: int, lines: int) -> tuple[float, float, float, int, int]:
+    """(seconds, peak RSS MB of the scan and its children together, their peak PSS MB, how
+    many processes, findings) of one scan with the CRS at `level`."""
     with tempfile.TemporaryDirectory(prefix="lw-crs-bench-") as scratch:
         config = Path(scratch) / "logwarden.yaml"
         config.write_text(json.dumps({"crs": {"path": str(crs.resolve()), "paranoia": level}}))
@@ -135,14 +143,14 @@ def scan(command: list[str], path: Path, crs: Path, level: int, lines: int) -> t
             sampler = TreeRss(child.pid)
             _, status, usage = os.wait4(child.pid, 0)
             seconds = time.perf_counter() - began
-            tree_mb = sampler.stop()
+            tree_mb, pss_mb = sampler.stop()
         if os.waitstatus_to_exitcode(status) != 0:
             raise BenchError((Path(scratch) / "err.txt").read_text()[-3000:])
         report = json.loads(out_path.read_text())
         if report["stats"]["lines_read"] != lines:
             raise BenchError(f"read {report['stats']['lines_read']:,} lines of {lines:,}")
         crs_findings = sum(1 for f in report["findings"] if f["scenario_id"] == "web-crs-inbound")
-        return seconds, max(tree_mb, usage.ru_maxrss / 1024), crs_findings
+        return seconds, max(tree_mb, usage.ru_maxrss / 1024), pss_mb, sampler.processes, crs_findings
 
 
 def _attackers(ips: list[str | None]) -> np.ndarray:
@@ -244,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print(header)
         print("-" * len(header))
         for level in levels:
-            seconds, rss, findings = scan(command, path, args.crs, level, args.lines)
+            seconds, rss, pss, processes, findings = scan(command, path, args.crs, level, args.lines)
             counts = score_file(path, args.crs, level)
             rate = args.lines / seconds
             fp = counts["benign_over"] / max(counts["benign"], 1)
@@ -257,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fp:>7.3%} {'ok' if ok_fp else 'MISSED':<6}{counts['attacks_over']:>6,}/{counts['attacks']:<7,} {findings:>8}",
                 flush=True,
             )
+            print(f"   memory: {processes} process(es), peak summed RSS {rss:.0f} MB, peak summed PSS {pss:.0f} MB", flush=True)
             causes = ", ".join(f"{rule} on {variable} {n:,}" for (rule, variable), n in counts["causes"].most_common(5))
             print(f"   benign requests over the threshold, top rule hits: {causes or '-'}", flush=True)
             if args.site_exclusions:

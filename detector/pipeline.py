@@ -338,10 +338,6 @@ class Ingest:
         if source is not None:
             source.start(reads, contexts, self.sink)
         planned = _planned_bytes(reads)
-        expect = getattr(self.sink, "expect", None)
-        # the sink may start helpers for a long run (the CRS process) and ask for batches parsed
-        # further ahead (handed to them by `begin` while the read-ahead thread waits on `prepare`)
-        ahead = int(expect(planned) or 0) if expect is not None and source is None else 0
         done = 0
         interleave: Interleave[ParsedBatch | FileEnd] = Interleave(
             [a.file.stream for a in reads],
@@ -355,12 +351,7 @@ class Ingest:
             if source is not None:
                 source.close()
 
-        items: Iterator[Step] = iter(interleave)
-        on_close = close
-        if ahead:  # a thread of its own parses `ahead` batches ahead; it stops first, then the files close
-            parsing = Prefetch(items, depth=ahead, on_close=close)
-            items, on_close = parsing, parsing.close
-        with Prefetch(items, on_close=on_close, finish=self._prepare) as steps:
+        with Prefetch(iter(interleave), on_close=close, finish=self._prepare) as steps:
             for step in steps:
                 item, i = step.batch, step.index
                 if isinstance(item, ParsedBatch):
@@ -464,13 +455,10 @@ class Ingest:
         Each line is read in its own format (`parse_any`): `fmt`, the file's usual format, is
         tried first and becomes the format most lines of the batch were in."""
         warned = False
-        begin = getattr(self.sink, "begin", None)
         for batch in reader:
             if not unchanged():
                 return
             item = parse_batch(batch, ctx, fmt, reader.tail_hash())
-            if begin is not None and item.frame is not None and len(item.frame):
-                begin(item.frame)  # e.g. hand it to a helper process while this thread reads on
             if item.warning and warned:
                 item = replace(item, warning=None)  # one warning per file, not per batch
             warned = warned or item.warning is not None

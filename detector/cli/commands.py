@@ -117,14 +117,8 @@ def _run_scan(spec: EngineSpec, store: Store, config: Config, paths: list[Path],
 
         return run_dask_scan(store, config, paths, now, sink=engine, log=log, chunk_size=chunk_size, since=since,
                              spec=spec, on_progress=on_progress)
-    engine.crs_process = True  # a long run scores the OWASP CRS on another core
-    try:
-        return run_scan(store, config, paths, now, sink=engine, log=log, chunk_size=chunk_size, since=since,
-                        on_progress=on_progress)
-    finally:
-        engine.close()
-        if engine.crs is not None and engine.crs.fallback:
-            log("logwarden: warning: the CRS process failed (" + terminal_safe(engine.crs.fallback) + "); scored in this process instead")
+    return run_scan(store, config, paths, now, sink=engine, log=log, chunk_size=chunk_size, since=since,
+                    on_progress=on_progress)
 
 
 def _note_skipped_sigma(sigma: Any) -> None:

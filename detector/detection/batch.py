@@ -30,11 +30,7 @@ class BatchSink(Protocol):
 
     A sink may also define `prepare(frame) -> object`: pure work on the frame (no state
     database) that the pipeline runs in its read-ahead thread, handing the result to
-    `process(store, frame, ctx, prepared)` so it overlaps with the previous batch's commit.
-    And `begin(frame)`: called in the read-ahead thread as soon as a batch is parsed, before
-    `prepare` (the CRS stage hands the batch to its own process there); `expect(bytes) -> int`: what a
-    local run is about to read (None: unknown), before its first batch; it returns how many
-    batches to parse ahead of `prepare` (0: the usual one)."""
+    `process(store, frame, ctx, prepared)` so it overlaps with the previous batch's commit."""
 
     def process(self, store: Store, frame: pd.DataFrame, ctx: BatchContext) -> None: ...
 

@@ -3,7 +3,6 @@ batch sink. Everything it writes happens inside the batch transaction."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,8 +31,6 @@ if TYPE_CHECKING:  # the CRS modules load only when the CRS is configured (scan 
     from detector.detection.crs.stage import CrsStage
 
 CRS_SCENARIO = "web-crs-inbound"  # detector.checklist.crs.scenario.SCENARIO_ID
-#: A run reading at least this much scores the CRS in its own process (startup: ~2 s of the other core).
-CRS_PROCESS_BYTES = 32 << 20
 ReadBackFn = Callable[[Store, list[tuple[str, int]]], dict[tuple[str, int], str]]
 
 
@@ -118,7 +115,6 @@ class DetectionEngine:
         self.checklist = checklist
         self.crs = crs  # the OWASP CRS, scoring requests before the rules read its columns
         self.crs_detail = None
-        self.crs_process = False  # may a long run score the CRS in a process of its own (`expect`)
         if crs is not None:
             from detector.detection.crs.evidence import EvidenceDetail
 
@@ -195,27 +191,6 @@ class DetectionEngine:
         return tuple(sorted(wanted))
 
     # -- BatchSink ---------------------------------------------------------------------------
-
-    def expect(self, planned: int | None) -> int:
-        """A local run is about to read `planned` bytes: a long one scores the CRS in a process of
-        its own, on another core, when the caller allowed it (`crs_process`). Then batches are
-        parsed (and handed to it) two ahead, so it never waits for the next one."""
-        if self.crs is None or not self.crs_process or (planned is not None and planned < CRS_PROCESS_BYTES):
-            return 0
-        if len(os.sched_getaffinity(0)) < 2:
-            return 0
-        self.crs.start_process()
-        return 2
-
-    def close(self) -> None:
-        """Stop helper processes (the CRS process); the engine still works in process after."""
-        if self.crs is not None:
-            self.crs.close()
-
-    def begin(self, frame: pd.DataFrame) -> None:
-        """A batch was parsed: the CRS process (when started) starts scoring it."""
-        if self.crs is not None:
-            self.crs.begin(frame)
 
     def prepare(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Single-event matching: pure, so the pipeline runs it in its read-ahead thread."""

@@ -153,26 +153,3 @@ def test_the_crs_and_sigma_rules_run_in_one_scan(site, capsys):
                       "--sigma", str(site / "sigma"), "--format", "json")
     rules = {r.split("/")[0] for m in json.loads(out)["matches"] for r in m["rules"]}
     assert {"web-crs-inbound", "00000000-0000-4000-8000-000000000901"} <= rules
-
-
-def test_a_long_scan_scores_in_the_crs_process_and_finds_what_one_process_finds(site, capsys, monkeypatch):
-    from detector.detection import engine as engine_module
-    from detector.detection.crs import stage as stage_module
-
-    lines = [combined(f"/search?q=boots&page={i}", ip=f"198.51.100.{i % 50}") for i in range(3000)]
-    lines += [combined(f"/p?id={i}%20union%20select%20pass", ip="203.0.113.200") for i in range(3)]
-    (site / "access.log").write_text("\n".join(lines) + "\n")
-
-    def scan(state: str) -> list[dict]:
-        code, out, err = lw(capsys, "scan", str(site / "access.log"), "-c", str(site / "logwarden.yaml"), "--state",
-                            str(site / state), "--format", "json", "--no-escalate", "--chunk-size", "65536")  # fmt: skip
-        assert code == 0 and "CRS process failed" not in err, err
-        return [{k: v for k, v in f.items() if k not in ("detected_at", "evidence", "id")} for f in json.loads(out)["findings"]]
-
-    in_process = scan("one.db")
-    started = []
-    monkeypatch.setattr(engine_module, "CRS_PROCESS_BYTES", 0)  # every run is a long one
-    real = stage_module.CrsStage.start_process
-    monkeypatch.setattr(stage_module.CrsStage, "start_process", lambda self: (started.append(1), real(self)))
-    assert scan("two.db") == in_process
-    assert started and [f["scenario_id"] for f in in_process].count("web-crs-inbound") == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,9 +20,6 @@ from detector.checklist.crs.scenario import SCENARIO_ID
 from detector.config import CrsSettings
 from detector.detection.crs.evaluate import CrsEvaluator, CrsResult
 from detector.state.store import Store
-
-if TYPE_CHECKING:
-    from detector.detection.crs.worker import CrsProcess
 
 SCORE_FIELD = "crs.anomaly_score"
 RULES_FIELD = "crs.rules"  # matched rule ids, space-separated
@@ -39,69 +36,22 @@ LineKey = tuple[str, int, str]  # (file path, offset, line)
 class CrsStage:
     """Compiled once per rule selection; `enrich(frame)` per batch (runs in the pipeline's
     read-ahead thread). Keeps the rule detail of the latest requests over the threshold, keyed
-    by line, for the evidence of the findings they raise (evidence.py).
-
-    With `start_process()`, batches are scored in a process of its own (worker.py): `begin(frame)`
-    hands a batch over as soon as it is parsed, `enrich(frame)` collects its scores."""
+    by line, for the evidence of the findings they raise (evidence.py)."""
 
     def __init__(self, ruleset: CrsRuleSet, settings: CrsSettings) -> None:
         self.ruleset = ruleset
         self.settings = settings
         self.rules = ruleset.select(settings)
-        self._evaluator: CrsEvaluator | None = None  # compiled on first use (not needed with a process)
+        self.evaluator = CrsEvaluator(self.rules)
         self.recent: OrderedDict[LineKey, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
-        self._process: CrsProcess | None = None
-        self._pending: dict[int, tuple[pd.DataFrame, int]] = {}  # id(frame) -> (frame, ticket)
-        self.fallback: str | None = None  # why batches are scored in process after all
-
-    @property
-    def evaluator(self) -> CrsEvaluator:
-        with self._lock:
-            if self._evaluator is None:
-                self._evaluator = CrsEvaluator(self.rules)
-            return self._evaluator
-
-    def start_process(self) -> None:
-        """Score batches in a child process from now on (until `close()`)."""
-        from detector.detection.crs.worker import CrsProcess
-
-        if self._process is None:
-            self._process = CrsProcess(self.settings, self.rules)
-
-    def close(self) -> None:
-        process, self._process = self._process, None
-        self._pending.clear()
-        if process is not None:
-            process.close()
-
-    def begin(self, frame: pd.DataFrame) -> None:
-        """Hand `frame` to the CRS process now (its `enrich` collects the result)."""
-        process = self._process
-        if process is not None and len(frame):
-            with self._lock:
-                self._pending[id(frame)] = (frame, process.submit(frame))
 
     def enrich(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not len(frame):
             return frame
-        result = self._score(frame)
+        result = self.evaluator.evaluate(frame)
         self._remember(frame, result)
         return add_columns(frame, result)
-
-    def _score(self, frame: pd.DataFrame) -> CrsResult:
-        from detector.detection.crs.worker import CrsProcessGone
-
-        with self._lock:
-            pending = self._pending.pop(id(frame), None)
-        process = self._process
-        if process is not None:
-            try:
-                ticket = pending[1] if pending is not None and pending[0] is frame else process.submit(frame)
-                return process.result(ticket)
-            except CrsProcessGone as gone:
-                self.fallback = self.fallback or str(gone).strip().splitlines()[-1]
-        return self.evaluator.evaluate(frame)
 
     def _remember(self, frame: pd.DataFrame, result: CrsResult) -> None:
         over = np.flatnonzero(result.scores >= self.settings.threshold)
