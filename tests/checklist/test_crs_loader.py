@@ -50,6 +50,14 @@ def test_rule_details_paranoia_score_chain_and_partial_targets(crs):
     assert [v.text() for v in by_id[100100].conditions[0].exclusions] == ["ARGS:password"]
 
 
+def test_target_updates_list_several_targets_as_modsecurity_does(tmp_path: Path):
+    root = write_crs(tmp_path / "crs")
+    with open(root / "rules" / "REQUEST-999-COMMON-EXCEPTIONS-AFTER.conf", "a") as handle:
+        handle.write('SecRuleUpdateTargetById 100700 "!ARGS:dl|!ARGS:dr|!ARGS:/^(?:utm|gclid)_x|y$/"\n')
+    rule = next(r for r in load_crs(root).rules if r.id == 100700)
+    assert [v.text() for v in rule.conditions[0].exclusions] == ["ARGS:dl", "ARGS:dr", "ARGS:/^(?:utm|gclid)_x|y$/"]
+
+
 def test_selection_by_paranoia_level_and_exclusions(crs):
     root = crs.path
     pl1 = {r.id for r in crs.select(CrsSettings(root, paranoia=1))}

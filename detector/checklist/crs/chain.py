@@ -22,6 +22,7 @@ from detector.checklist.patterns import re2_problem
 
 _MACRO = re.compile(r"%\{([^}]*)\}")
 _NUMERIC = ("eq", "ge", "gt", "le", "lt")
+_TARGET_LIST = re.compile(r"(?:[^|/]|/[^/]*/?)+")  # targets split at `|`, not inside a /regex/ key
 _TARGET_TEXT = re.compile(r"^(?P<neg>!)?(?P<count>&)?(?P<name>[A-Za-z_]+)(?::(?P<key>.*))?$", re.S)
 
 
@@ -66,7 +67,7 @@ def _unfed_reason(var: Variable, position: int, captures: bool) -> str | None:
 def _targets(item: dict[str, Any], position: int, captures: bool, extra: list[str]) -> tuple[list[Variable], list[Variable], list[str]]:
     """(variables fed, exclusions, texts of the targets that cannot be fed)."""
     raw = [(v["variable"], v["variable_part"], v["negated"], v["counter"]) for v in item["variables"]]
-    for text in extra:
+    for text in (part for texts in extra for part in _TARGET_LIST.findall(texts)):  # "!ARGS:a|!ARGS:/^b|c$/"
         match = _TARGET_TEXT.match(text.strip())
         if match:
             raw.append((match["name"], match["key"] or "", bool(match["neg"]), bool(match["count"])))
