@@ -5,7 +5,6 @@ size, the order of the paths and the split into cron runs."""
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,9 +14,7 @@ from detector.runs.scan import run_scan
 from detector.sources.interleave import UNKNOWN, Interleave, Step
 from detector.state.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-import generate_logs  # noqa: E402
+from backlogkit import ATTACKER, backlog, time_of
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
@@ -75,37 +72,6 @@ def test_every_file_ends_once_after_its_batches() -> None:
 
 # -- through the real scan ------------------------------------------------------------------------
 
-ATTACKER = "192.0.2.201"
-
-
-def backlog(root: Path) -> list[Path]:
-    """Ten hours of a shop's access log and its bastion's auth.log (real generator traffic),
-    with a scanner at 03:00 and, 20 minutes later and again at 08:00, SSH logins from it."""
-    start = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
-    access = [line for line in generate_logs.generate("access", 9000, seed=3, start=start.isoformat(), rate=0.25, attack_rate=0)]
-    auth = [line for line in generate_logs.generate("auth-iso", 6000, seed=4, start=start.isoformat(), rate=0.17, attack_rate=0)]
-    scan_at = start + timedelta(hours=3)
-    for i, path in enumerate(["/.env", "/wp-login.php", "/admin/", "/.git/config", "/phpmyadmin/", "/backup.sql"]):
-        ts = (scan_at + timedelta(seconds=i)).strftime("%d/%b/%Y:%H:%M:%S +0000")
-        access.append(f'{ATTACKER} - - [{ts}] "GET {path} HTTP/1.1" 404 153 "-" "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000{i})"\n')
-    for at in (scan_at + timedelta(minutes=20), start + timedelta(hours=8)):
-        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00")
-        auth.append(f"{stamp} bastion01 sshd[4242]: Accepted password for deploy from {ATTACKER} port 50022 ssh2\n")
-    paths = []
-    for name, lines in (("access.log", access), ("auth.log", auth)):
-        lines.sort(key=_time_of)
-        path = root / name
-        path.write_text("".join(lines))
-        paths.append(path)
-    return paths
-
-
-def _time_of(line: str) -> datetime:
-    if line[4:5] == "-" and line[10:11] == "T":
-        return datetime.fromisoformat(line.split(" ", 1)[0])
-    return datetime.strptime(line.split("[", 1)[1].split("]", 1)[0], "%d/%b/%Y:%H:%M:%S %z")
-
-
 def scan(state: Path, paths: list[Path], chunk_size: int | None = None) -> list[tuple]:
     engine = load_engine(None)
     config = Config(path=None, state=state, checklist=None, escalation=None, timezone="UTC")
@@ -142,7 +108,7 @@ def test_a_backlog_read_in_cron_runs_finds_what_one_run_finds(tmp_path: Path) ->
     for cut in cuts:
         for n, (lines, target) in enumerate(zip(contents, targets)):
             end = done[n]
-            while end < len(lines) and _time_of(lines[end]) < cut:
+            while end < len(lines) and time_of(lines[end]) < cut:
                 end += 1
             with target.open("a") as handle:
                 handle.write("".join(lines[done[n] : end]))

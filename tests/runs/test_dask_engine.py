@@ -28,9 +28,8 @@ from detector.state.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate_logs  # noqa: E402
-from test_interleave import ATTACKER, _time_of, backlog  # noqa: E402
+from backlogkit import ATTACKER, backlog, time_of  # noqa: E402
 
 SIGMAHQ_WEB = (ROOT.parent / "shared" / "sigma" / "rules" / "web").resolve()  # read from its path, never copied
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
@@ -57,7 +56,7 @@ def archive(tmp_path_factory) -> Path:
     web.mkdir()
     access, auth = backlog(web)
     lines = access.read_text().splitlines(keepends=True)
-    split = next(n for n, line in enumerate(lines) if _time_of(line) >= datetime(2026, 11, 23, 5, tzinfo=timezone.utc))
+    split = next(n for n, line in enumerate(lines) if time_of(line) >= datetime(2026, 11, 23, 5, tzinfo=timezone.utc))
     with gzip.open(web / "access.log.1.gz", "wt") as older:  # the scanner's requests (03:00) are in here
         older.write("".join(lines[:split]))
     access.write_text("".join(lines[split:]))
