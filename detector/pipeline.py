@@ -368,6 +368,7 @@ class Ingest:
                 elif isinstance(item, FileEnd):
                     records[i] = self._end_file(item, records[i], stats[i])
                     ended.append(i)
+                del step, item  # done: not held while the next batch is awaited
         for i, record in enumerate(records):
             if i not in ended and record is not reads[i].record:
                 # stopped mid-file: the offset is committed; the next run goes on from it
