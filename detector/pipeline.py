@@ -38,6 +38,7 @@ from detector.sources.checkpoints import (
     save_record,
 )
 from detector.sources.discovery import LogFile
+from detector.sources.handover import handed_over
 from detector.sources.interleave import Interleave, Step
 from detector.sources.peek import newest_event, peek_event_time
 from detector.sources.prefetch import Prefetch
@@ -367,6 +368,7 @@ class Ingest:
                 elif isinstance(item, FileEnd):
                     records[i] = self._end_file(item, records[i], stats[i])
                     ended.append(i)
+                del step, item  # done: not held while the next batch is awaited
         for i, record in enumerate(records):
             if i not in ended and record is not reads[i].record:
                 # stopped mid-file: the offset is committed; the next run goes on from it
@@ -463,7 +465,9 @@ class Ingest:
                 item = replace(item, warning=None)  # one warning per file, not per batch
             warned = warned or item.warning is not None
             fmt = item.fmt
-            yield item
+            parsed = [item]
+            del batch, item  # not held while suspended (`handed_over`): each file's last frame
+            yield handed_over(parsed)
 
     def _prepare(self, step: Step) -> Step:
         """The sink's pure per-batch work (rule matching), on whichever thread is free."""

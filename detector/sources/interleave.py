@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from detector.sources.handover import handed_over
+
 UNKNOWN = -(1 << 62)
 
 B = TypeVar("B")
@@ -80,7 +82,9 @@ class Interleave(Generic[B]):
             newest = self.newest(batch)
             if newest is not None:
                 position[stream] = max(position[stream], newest)
-            yield Step(index, batch, min(position.values()))
+            step = [Step(index, batch, min(position.values()))]
+            del batch  # not held while suspended: see `handed_over`
+            yield handed_over(step)
 
     def _peek(self, index: int) -> int:
         value = self.peek(index)

@@ -67,6 +67,7 @@ class Prefetch(Generic[T]):
                     item = self._finish(item)  # type: ignore[misc]
                     unfinished = False
                 self._queue.put((item, None, unfinished))
+                del item  # the consumer's now: not kept alive while the next one is made
         except BaseException as exc:  # handed to the consumer, raised there
             self._queue.put((_DONE, exc, False))
 
