@@ -83,3 +83,28 @@ def test_docs_list_every_format_service_and_action():
         assert f"### {service.name}\n" in text, service.name
         for template in service.templates:
             assert f"`{template.action}`" in text, template.action
+
+
+def test_repeated_lines_are_classified_once_with_the_result_of_each(monkeypatch: pytest.MonkeyPatch):
+    """A batch of mostly repeated lines (every sample, each many times, shuffled, beside nulls
+    and lines no template knows) gets, row by row, what classifying every row gets."""
+    import random
+
+    from detector.parsing.catalog import classify_messages
+    from detector.parsing.catalog import evaluate
+
+    parsed = parse_any(pa.array([t.sample for t in TEMPLATES]), None, CTX).result.table
+    samples = list(zip(*(parsed.column(name).to_pylist() for name in ("message", "process.name", "log.format"))))
+    samples += [("no template knows this", "sshd", "syslog"), (None, None, None)]
+    rows = [samples[i % len(samples)] for i in range(len(samples) * 12)]
+    random.Random(7).shuffle(rows)
+    message, program, formats = (pa.array(list(column), pa.string()) for column in zip(*rows))
+    assert evaluate._distinct_rows(message, program, formats) is not None  # the distinct path is taken
+    once = classify_messages(message, program, formats)
+    monkeypatch.setattr(evaluate, "DISTINCT_SHARE", 0.0)  # every row classified on its own
+    each = classify_messages(message, program, formats)
+    assert once.matched.tolist() == each.matched.tolist() and once.matched.any()
+    assert once.kind.equals(each.kind) and once.dataset.equals(each.dataset)
+    assert once.columns.keys() == each.columns.keys()
+    for name, column in each.columns.items():
+        assert once.columns[name].equals(column), name

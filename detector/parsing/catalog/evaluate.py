@@ -276,6 +276,12 @@ def _format_codes(log_format: pa.Array | None, length: int) -> np.ndarray:
     return codes[np.minimum(indices, len(codes) - 1)]
 
 
+#: Classify distinct (message, program, format) rows only when at most this share of a batch is
+#: distinct: a cron or PAM session line repeats thousands of times, an sshd line (address,
+#: port) hardly ever.
+DISTINCT_SHARE = 0.7
+
+
 def classify(
     services: tuple[Service, ...],
     prefilters: tuple[str, ...],
@@ -283,7 +289,60 @@ def classify(
     process: pa.Array | None = None,
     log_format: pa.Array | None = None,
 ) -> Classified:
-    """What the catalog says about each message (see Classified)."""
+    """What the catalog says about each message (see Classified). A row's result depends on
+    its message, program and format alone, so a batch of repeated lines is classified once
+    per distinct row and the result taken back to every row."""
+    message = as_string_array(message)
+    distinct = _distinct_rows(message, process, log_format)
+    if distinct is None:
+        return _classify(services, prefilters, message, process, log_format)
+    first, inverse = distinct
+    pick = pa.array(first)
+    once = _classify(
+        services,
+        prefilters,
+        message.take(pick),
+        process.take(pick) if process is not None else None,
+        log_format.take(pick) if log_format is not None else None,
+    )
+    back = pa.array(inverse)
+    return Classified(
+        columns={name: column.take(back) for name, column in once.columns.items()},
+        kind=once.kind.take(back),
+        dataset=once.dataset.take(back),
+        matched=once.matched[inverse],
+    )
+
+
+def _distinct_rows(
+    message: pa.Array, process: pa.Array | None, log_format: pa.Array | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(first row of each distinct (message, program, format), per row its distinct index), or
+    None when the batch is mostly distinct (the pass would cost more than it saves)."""
+    length = len(message)
+    if length < 64:
+        return None
+    key = np.zeros(length, dtype=np.int64)
+    for column in (message, process, log_format):
+        if column is None:
+            continue
+        codes = pc.dictionary_encode(column).indices
+        count = int(pc.max(codes).as_py() or 0) + 2  # + null
+        values = pc.fill_null(codes, count - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+        key = key * count + values
+    unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if len(unique) > DISTINCT_SHARE * length:
+        return None
+    return first, inverse.astype(np.int64)
+
+
+def _classify(
+    services: tuple[Service, ...],
+    prefilters: tuple[str, ...],
+    message: pa.Array,
+    process: pa.Array | None = None,
+    log_format: pa.Array | None = None,
+) -> Classified:
     length = len(message)
     claims = _Claims(length)
     kinds = np.full(length, -1, dtype=np.int64)
