@@ -69,7 +69,6 @@ class CompiledCondition:
         self.cond = cond
         self.op: Operator = compile_operator(cond)
         self.needs = self.op.needs
-        self.pattern = self.op.pattern
         self.negated = cond.negated
         excluded: dict[str, list[Variable | None]] = {}
         for ex in cond.exclusions:

@@ -27,7 +27,6 @@ _ANYTHING: Terms = frozenset({0})
 class Operator:
     match: Match  # the operator itself, not negated
     needs: Terms = _ANYTHING  # kinds of characters a matching value holds (one term of them)
-    pattern: Pattern | None = None  # the RE2 program `match` searches with, if it is one (@rx, @pm)
 
 
 def rx_pattern(argument: str) -> str:
@@ -41,8 +40,7 @@ def phrase_pattern(phrases: tuple[str, ...]) -> str:
 
 
 def _regex(pattern: str) -> Operator:
-    compiled = Pattern(pattern)
-    return Operator(compiled.search, requirement(pattern), compiled)
+    return Operator(Pattern(pattern).search, requirement(pattern))
 
 
 def _numbers(values: pa.Array) -> np.ndarray:
@@ -95,8 +93,7 @@ def compile_operator(cond: Condition) -> Operator:
     if op in ("pm", "pmFromFile"):
         if not cond.phrases:
             return Operator(lambda values: np.zeros(len(values), dtype=bool))
-        compiled = Pattern(phrase_pattern(cond.phrases), phrases=True)
-        return Operator(compiled.search, phrase_requirement(cond.phrases), compiled)
+        return Operator(Pattern(phrase_pattern(cond.phrases)).search, phrase_requirement(cond.phrases))
     literal = phrase_requirement((arg,))
     if op == "contains":
         return Operator(lambda values: mask_of(pc.match_substring(values, arg)), literal)

@@ -76,27 +76,17 @@ def _found(compiled: "_re2.RE2", text: object, start: int, end: int) -> int:
     return compiled.Match(_UNANCHORED, text, start, end)[0][0]
 
 
-def framed(binary: pa.Array) -> tuple[memoryview, np.ndarray]:
-    """Binary values (no nulls) joined, each followed by the separator: the text and where each
-    value starts in it (n + 1 offsets, the last one the end)."""
-    joined = pc.binary_join_element_wise(binary, pa.scalar(b"", pa.binary()), pa.scalar(SEPARATOR, pa.binary()))
-    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset : joined.offset + len(binary) + 1]
-    return memoryview(joined.buffers()[2]), offsets
-
-
 class Pattern:
     """One RE2 pattern, compiled once: `search(values)` is a numpy mask of the values it
     matches somewhere (`match_substring_regex` semantics: UTF-8, unanchored)."""
 
-    def __init__(self, pattern: str, phrases: bool = False) -> None:
+    def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self.phrases = phrases  # an @pm phrase list as one alternation
         self.exact = _compile(pattern)
         form = _search_form(pattern) if self.exact is not None else None
         self.joined = None if form is None else _compile(form)
         if self.joined is not None and _found(self.joined, SEPARATOR, 0, len(SEPARATOR)) >= 0:
             self.joined = None  # it matches in the separator itself: every value would be a candidate
-        self.form = form if self.joined is not None else None  # the search form, when joined values may be searched
         self.searched = self.landed = 0  # values so far, and those the joined search landed in: a
         # pattern that lands in many (a negated rule's, e.g. a valid request line, or one whose
         # search copy matches at the separators) is cheaper in one vectorized kernel call
@@ -127,7 +117,9 @@ class Pattern:
 
     def _joined(self, binary: pa.Array) -> np.ndarray:
         n = len(binary)
-        text, offsets = framed(binary)
+        framed = pc.binary_join_element_wise(binary, pa.scalar(b"", pa.binary()), pa.scalar(SEPARATOR, pa.binary()))
+        offsets = np.frombuffer(framed.buffers()[1], dtype=np.int32)[framed.offset : framed.offset + n + 1]
+        text = memoryview(framed.buffers()[2])
         base, end = int(offsets[0]), int(offsets[-1])
         starts = offsets[:-1]
         out = np.zeros(n, dtype=bool)

@@ -17,8 +17,6 @@ import numpy as np
 import pyarrow as pa
 
 from detector.detection.crs.charsets import Terms, admits, reduced
-from detector.detection.crs.patternset import PatternSet
-from detector.detection.crs.regex import Pattern
 from detector.detection.crs.transforms import TransformChains
 
 Verdict = tuple[int, ...]  # the rules whose first condition the value satisfies
@@ -29,7 +27,6 @@ _NO_HITS: Verdict = ()
 class FirstCondition(Protocol):
     needs: Terms
     negated: bool
-    pattern: Pattern | None  # the RE2 program `run` searches with, if it is one
 
     def stages(self) -> list[tuple[str, ...]]: ...
 
@@ -163,7 +160,6 @@ class Screen:
                     self.needed.setdefault(stage[:end], set()).update(numbers)
         self.table = SignatureTable([conds[rule].needs for rule in sorted(conds)])
         self.columns = {rule: column for column, rule in enumerate(sorted(conds))}
-        self.sets, self.slots = _pattern_sets(self.conditions)
 
     def verdicts(self, values: dict[str, pa.Array]) -> dict[str, list[Verdict]]:
         """Per variable of `values` (its distinct values), the verdict of each value. The
@@ -222,7 +218,6 @@ class Screen:
                 for stage in cond.stages():
                     chains.get(stage)
         chains.compact()
-        possible: dict[tuple[str, ...], np.ndarray] = {}  # chain -> (value, slot): its Set's candidates
         hits: dict[int, list[int]] = {}
         for rule, cond, owners in self.conditions:
             member = member_of(tuple(owners))
@@ -231,12 +226,7 @@ class Screen:
             matched = np.zeros(len(values), dtype=bool)
             for stage in cond.stages():  # multiMatch: any stage of the chain (negated: any that fails)
                 staged = chains.get(stage)
-                pool = member
-                if (stage, rule) in self.slots:
-                    if stage not in possible:
-                        possible[stage] = self.sets[stage].candidates(staged.values)
-                    pool = member[possible[stage][member, self.slots[stage, rule]]]
-                admitted = pool[self.table.admitted(self.columns[rule], staged.signature[pool], staged.rows[pool])]
+                admitted = member[self.table.admitted(self.columns[rule], staged.signature[member], staged.rows[member])]
                 hit = np.zeros(len(values), dtype=bool)
                 if len(admitted):
                     hit[admitted] = cond.run(staged.take(admitted))
@@ -246,21 +236,3 @@ class Screen:
             for i in np.flatnonzero(matched).tolist():
                 hits.setdefault(i, []).append(rule)
         return {i: tuple(rules) for i, rules in hits.items()}
-
-
-def _pattern_sets(conditions: list[tuple[int, FirstCondition, list[int]]]) -> tuple[
-        dict[tuple[str, ...], PatternSet], dict[tuple[tuple[str, ...], int], int]]:  # fmt: skip
-    """Per transformation chain that two or more pattern conditions read through, one Set of
-    their patterns; and per (chain, rule) the slot of the rule's pattern in it."""
-    readers: dict[tuple[str, ...], list[tuple[int, Pattern]]] = {}
-    for rule, cond, _ in conditions:
-        if cond.pattern is not None:
-            for stage in cond.stages():
-                readers.setdefault(stage, []).append((rule, cond.pattern))
-    sets: dict[tuple[str, ...], PatternSet] = {}
-    slots: dict[tuple[tuple[str, ...], int], int] = {}
-    for stage, found in readers.items():
-        if len(found) >= 2:
-            sets[stage] = PatternSet([pattern for _, pattern in found])
-            slots.update(((stage, rule), slot) for slot, (rule, _) in enumerate(found))
-    return sets, slots
