@@ -42,7 +42,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from detector.detection.crs.regex import Pattern
+from detector.detection.regex import Pattern
 from detector.errors import RuleError
 
 KEYWORD_FIELD = "log.original"  # Sigma keyword (field-less) detections search the raw line

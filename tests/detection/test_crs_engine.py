@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from crskit import SHARED_CRS, request_frame
 from detector.detection.crs import transforms as T
 from detector.detection.crs.charsets import admits, phrase_requirement, reduced, requirement, signatures
-from detector.detection.crs.regex import Pattern
+from detector.detection.regex import Pattern
 from detector.detection.crs.screen import VerdictCache
 
 ALPHABET = "abcxyzSELECTunion qé\n\r\t/;.\\%+&#<>'\"()=-_*0189\x00\u212a\u017f"

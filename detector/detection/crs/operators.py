@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from detector.checklist.crs.model import Condition
 from detector.detection.crs.charsets import Terms, phrase_requirement, requirement
-from detector.detection.crs.regex import Pattern
+from detector.detection.regex import Pattern
 from detector.parsing.arrowtext import mask_of
 
 Match = Callable[[pa.Array], np.ndarray]

@@ -1,4 +1,5 @@
-"""CRS patterns compiled once (Google's RE2 binding, `google-re2`) and run over many values.
+"""Patterns compiled once (Google's RE2 binding, `google-re2`) and run over many values: the CRS's
+rules and the combined Sigma alternations alike.
 
 pyarrow's regex kernels compile their RE2 pattern at every call, and the CRS has hundreds of
 large patterns: compiled per batch, that alone would cost more than reading the log. Here each
