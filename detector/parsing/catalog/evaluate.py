@@ -337,12 +337,10 @@ def _distinct_rows(
 
 
 def _classify(
-    services: tuple[Service, ...],
-    prefilters: tuple[str, ...],
-    message: pa.Array,
-    process: pa.Array | None = None,
-    log_format: pa.Array | None = None,
+    services: tuple[Service, ...], prefilters: tuple[str, ...], message: pa.Array, process: pa.Array | None,
+    log_format: pa.Array | None,
 ) -> Classified:
+    """Every row on its own (`classify` hands it the distinct rows of a repetitive batch)."""
     length = len(message)
     claims = _Claims(length)
     kinds = np.full(length, -1, dtype=np.int64)
