@@ -687,45 +687,36 @@ def _could_count(
     return bound >= need
 
 
+def _latest_firing(
+    checklist: Checklist, members: tuple[str, ...], nested: Callable[[Checklist, Scenario], int]
+) -> int:
+    """How long after its first event a finding of one of `members` can still fire
+    (microseconds): its timespan, plus what it waits for chained scenarios of its own (`nested`)."""
+    delay = 0
+    for member in members:
+        other = checklist.scenario(member)
+        if other is not None and other.correlation is not None:
+            delay = max(delay, other.correlation.timespan // timedelta(microseconds=1) + nested(checklist, other))
+    return delay
+
+
 def _first_step_delay(checklist: Checklist, scenario: Scenario) -> int:
     """How long after its events a first step of this ordered chain can still arrive, beyond
-    late lines (microseconds): a chained scenario fires at most its timespan after its first event."""
+    late lines (microseconds)."""
     corr = scenario.correlation
     if corr is None or corr.type != "temporal_ordered":
         return 0
-    delay = timedelta(0)
-    for member in corr.step_members(0):
-        other = checklist.scenario(member)
-        if other is not None and other.correlation is not None:
-            delay = max(delay, other.correlation.timespan + _nested_delay(checklist, other))
-    return delay // timedelta(microseconds=1)
+    return _latest_firing(checklist, corr.step_members(0), _first_step_delay)
+
+
+def _chained_delay(checklist: Checklist, scenario: Scenario) -> int:
+    """How long after its events any chained scenario (of any step) can still hand them over."""
+    return _latest_firing(checklist, scenario.referenced_scenarios(), _chained_delay)
 
 
 def _suppressor_delay(checklist: Checklist, scenario: Scenario) -> int:
     """How long after a window's end a suppressing scenario's finding overlapping it may still
-    fire (microseconds): its timespan (and its chains'), plus late lines; 0 without suppressors."""
+    fire, late lines included; 0 without suppressors."""
     if not scenario.suppressed_by:
         return 0
-    delay = timedelta(0)
-    for member in scenario.suppressed_by:
-        other = checklist.scenario(member)
-        if other is not None:
-            span = other.correlation.timespan if other.correlation is not None else timedelta(0)
-            delay = max(delay, span + timedelta(microseconds=_chained_delay(checklist, other)))
-    return (delay + checklist.lateness) // timedelta(microseconds=1)
-
-
-def _chained_delay(checklist: Checklist, scenario: Scenario) -> int:
-    """How long after its events any chained scenario (of any step) can still hand them over
-    (microseconds): its timespan, plus what it waits for chained scenarios of its own."""
-    delay = timedelta(0)
-    for member in scenario.referenced_scenarios():
-        other = checklist.scenario(member)
-        if other is not None and other.correlation is not None:
-            delay = max(delay, other.correlation.timespan + timedelta(microseconds=_chained_delay(checklist, other)))
-    return delay // timedelta(microseconds=1)
-
-
-def _nested_delay(checklist: Checklist, scenario: Scenario) -> timedelta:
-    """A chained scenario that itself waits for chained ones fires later still."""
-    return timedelta(microseconds=_first_step_delay(checklist, scenario))
+    return _latest_firing(checklist, scenario.suppressed_by, _chained_delay) + checklist.lateness // timedelta(microseconds=1)
