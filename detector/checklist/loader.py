@@ -34,8 +34,6 @@ from detector.checklist.model import (
     Scenario,
 )
 from detector.checklist.patterns import re2_problem
-from detector.checklist.sigma import Defaults
-from detector.checklist.sigma.checklist import checklist_sigma
 from detector.durations import parse_duration
 from detector.errors import RuleError
 from detector.model import SEVERITIES
@@ -169,12 +167,17 @@ def load_checklist(
     _check_duplicate_ids(declared, problems)
     scenarios = _resolve_classes(scenarios)
     _check_references(scenarios, raw_by_id, problems)
-    defaults = Defaults(owner=settings["owner"], reopen_after=settings["reopen_after"])
-    sigma_load = checklist_sigma(meta_path, meta, list(sigma), defaults, {s.id for s in scenarios})
-    problems.items.extend(sigma_load.problems)
+    sigma_load = None
+    if sigma or "sigma" in meta or "sigma_placeholders" in meta:  # pySigma's loader only then
+        from detector.checklist.sigma.checklist import checklist_sigma
+        from detector.checklist.sigma.scenarios import Defaults
+
+        defaults = Defaults(owner=settings["owner"], reopen_after=settings["reopen_after"])
+        sigma_load = checklist_sigma(meta_path, meta, list(sigma), defaults, {s.id for s in scenarios})
+        problems.items.extend(sigma_load.problems)
     if problems.items:
         raise RuleError(problems.items)
-    if sigma_load.scenarios:  # a class of findings takes in Sigma rules' findings as well
+    if sigma_load is not None and sigma_load.scenarios:  # a class of findings takes in Sigma rules' findings as well
         scenarios = _resolve_classes([*scenarios, *sigma_load.scenarios])
     digest = hashlib.sha256(
         json.dumps(sorted((s.id, s.version, s.content_hash) for s in scenarios)).encode()
@@ -191,7 +194,7 @@ def load_checklist(
         evidence_cap=settings["evidence_cap"],
         content_hash=digest,
         bundled=bundled,
-        extra={"sigma": sigma_load} if sigma_load.outcomes else {},
+        extra={"sigma": sigma_load} if sigma_load is not None and sigma_load.outcomes else {},
     )
 
 
