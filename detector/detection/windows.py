@@ -160,10 +160,18 @@ def all_rules_within(code: np.ndarray, rule: np.ndarray, ts: np.ndarray, rules: 
     in 62 bits the answer is a plain "every rule occurs" (still an upper bound)."""
     if not len(code):
         return np.zeros(groups, dtype=bool)
+    # only groups holding every rule somewhere can hold them in one window (on a busy jump host
+    # most groups hold logins alone): the searches run over those groups' events
+    complete = rule_masks(code, np.left_shift(1, rule), groups) == (1 << rules) - 1
+    candidate = complete[code]
+    if not candidate.any():
+        return complete
+    if not candidate.all():
+        code, rule, ts = code[candidate], rule[candidate], ts[candidate]
     rel = ts - ts.min()
     width = int(rel.max()) + span_us + 1
     if groups * rules * width >= _INT62:
-        return rule_masks(code, np.left_shift(1, rule), groups) == (1 << rules) - 1
+        return complete
     keys = np.sort((code * rules + rule) * width + rel)
     ok = np.ones(len(code), dtype=bool)
     for r in range(rules):
@@ -199,7 +207,12 @@ def has_first_step_before(code: np.ndarray, ts: np.ndarray, first: np.ndarray, a
     One sort by (group, time, first step before others at equal times) and a running index of
     the last first-step row: no key arithmetic, so any time range and group count fit."""
     answer = np.zeros(len(code), dtype=bool)
-    rows = np.flatnonzero(first | ask)
+    if not ask.any() or not first.any():
+        return answer
+    # rows asked in groups without any first step are answered no without sorting them
+    with_first = np.zeros(int(code.max()) + 1, dtype=bool)
+    with_first[code[first]] = True
+    rows = np.flatnonzero(first | (ask & with_first[code]))
     if not ask.any() or not len(rows):
         return answer
     order = rows[np.lexsort((~first[rows], ts[rows], code[rows]))]
