@@ -393,6 +393,7 @@ class _PeerCache:
     def __init__(self, store: Store, fresh: dict[str, Finding] | None = None) -> None:
         self.store = store
         self.by_value: dict[tuple[str, str], list[Peer]] = {}
+        self.by_entity: dict[tuple[tuple[str, str], ...], list[Peer]] = {}
         self.fresh: dict[tuple[str, str], dict[str, Peer]] = {}
         for fid, finding in (fresh or {}).items():
             peer = _peer(finding)
@@ -401,19 +402,19 @@ class _PeerCache:
                     self.fresh.setdefault((field, value), {})[fid] = peer
 
     def of(self, entity: dict[str, str], exclude_id: str) -> list[Peer]:
-        found: dict[str, Peer] = {}
-        for field, value in entity.items():
-            if value is None:
-                continue
-            key = (field, value)
-            if key not in self.by_value:
-                fresh = self.fresh.get(key, {})
-                stored = {p.id: p for p in self.store.findings_with_entity_value(field, value)}
-                self.by_value[key] = list({**stored, **fresh}.values())
-            for peer in self.by_value[key]:
-                if peer.id != exclude_id:
+        shared = tuple((field, value) for field, value in entity.items() if value is not None)
+        peers = self.by_entity.get(shared)
+        if peers is None:  # a batch asks for the same entity once per finding sharing it
+            found: dict[str, Peer] = {}
+            for key in shared:
+                if key not in self.by_value:
+                    fresh = self.fresh.get(key, {})
+                    stored = {p.id: p for p in self.store.findings_with_entity_value(*key)}
+                    self.by_value[key] = list({**stored, **fresh}.values())
+                for peer in self.by_value[key]:
                     found.setdefault(peer.id, peer)
-        return sorted(found.values(), key=lambda p: p.id)
+            peers = self.by_entity[shared] = sorted(found.values(), key=lambda p: p.id)
+        return [peer for peer in peers if peer.id != exclude_id]
 
 
 def _peer(finding: Finding) -> Peer:
