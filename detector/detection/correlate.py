@@ -279,7 +279,7 @@ class Correlator:
             hot = hot_codes[batch.code]
             for event in batch.make(np.flatnonzero(hot)):
                 by_group[event.group].append(event)
-            cold_rows = np.flatnonzero(~hot & (batch.ts >= cutoff))
+            cold_rows = self._arriving(batch, np.flatnonzero(~hot & (batch.ts >= cutoff)), keys, table, pool_code, prune_at)
         for group in ready:
             by_group.setdefault(group, [])
         hot_keys = {pool.group_key(g): g for g in by_group}
@@ -307,6 +307,37 @@ class Correlator:
             )
         self._prune(store, cutoff, prune_at)
         return list(touched.values()), absorbed
+
+    def _arriving(
+        self, batch: EventBatch, rows: np.ndarray, keys: list[str], table: pa.Table, pool_code: np.ndarray, prune_at: int
+    ) -> np.ndarray:
+        """The batch's cold rows the pool takes: all of them, except the later steps of an
+        ordered chain that `_held` would drop as soon as they were in (most of a busy jump host's
+        logins), which are not built into pool rows at all. Same rule as `_held`, over the pool
+        rows of the rows' groups and the rows themselves."""
+        corr = self.scenario.correlation
+        if corr is None or corr.type != "temporal_ordered" or not len(rows):
+            return rows
+        step = np.array([corr.step_of.get(rule, 0) for rule in batch.rules], np.int64)[batch.rule_index[rows]]
+        ts = batch.ts[rows]
+        later = (step > 0) & (ts < prune_at - self.lateness_us)
+        if not later.any():
+            return rows
+        mine = np.flatnonzero(pool_code >= 0)  # pool rows of the batch's groups (hot ones ask nothing)
+        pooled = table.take(pa.array(mine)) if len(mine) < table.num_rows else table
+        first = np.concatenate([self._steps(pooled) == 0, step == 0])
+        asked = np.concatenate([np.zeros(len(mine), dtype=bool), later])
+        code = np.concatenate([pool_code[mine], batch.code[rows]])
+        found = has_first_step_before(code, np.concatenate([_ts(pooled), ts]), first, asked, self.span_us)
+        drop = later & ~found[len(mine):]
+        if drop.any():
+            pending = self.first_step_pending() if self.first_step_pending is not None else None
+            if pending is None:
+                drop &= ts < prune_at - self.hold_us
+            elif pending:
+                pending_code = np.array([key in pending for key in keys], dtype=bool)
+                drop &= ~pending_code[batch.code[rows]]
+        return rows[~drop]
 
     def _rows(self, batch: EventBatch, rows: np.ndarray, keys: list[str]) -> pa.Table:
         """Pool rows (references, no Python objects) for these events of the batch."""
