@@ -128,7 +128,7 @@ def test_transformation_chains_give_what_the_transformations_give_one_after_anot
         for name in chain:
             want = T.TRANSFORMS[name](want)
         staged = chains.get(chain)
-        assert staged.values.to_pylist() == want.to_pylist(), chain
+        assert chains.take(staged.where).to_pylist() == want.to_pylist(), chain
         assert (staged.signature == signatures(want)).all(), chain
 
 
@@ -203,3 +203,28 @@ def test_two_threads_sharing_one_evaluator_score_like_one_thread():
     with ThreadPoolExecutor(max_workers=2) as pool:
         got = list(pool.map(lambda frame: shared.evaluate(frame).scores.tolist(), frames))
     assert got == want
+
+
+def test_a_batchs_transformed_values_are_freed_as_soon_as_it_is_scored(tmp_path):
+    """The transformation store of the values a batch evaluates (tens of MB on a busy log) must
+    go with the batch by reference counting: left to the cyclic collector, which rarely visits
+    long-lived objects, the stores of several batches piled up in a scan's peak memory."""
+    import gc
+
+    from crskit import combined, write_crs
+    from detector.checklist.crs import load_crs
+    from detector.config import CrsSettings
+    from detector.detection.crs.evaluate import CrsEvaluator
+
+    root = write_crs(tmp_path / "crs")
+    evaluator = CrsEvaluator(load_crs(root).select(CrsSettings(root, paranoia=1)))
+    frame = request_frame([combined(f"/s?q=union%20SELECT+{i}", referer=f"https://x.example/?a=%3Cscript{i}")
+                           for i in range(200)])  # fmt: skip
+    gc.collect()
+    gc.disable()
+    try:
+        assert evaluator.evaluate(frame).scores.max() >= 5  # the rules read transformed values
+        left = [o for o in gc.get_objects() if isinstance(o, (T.TransformChains, T.Staged))]
+    finally:
+        gc.enable()
+    assert left == []

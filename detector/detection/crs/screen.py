@@ -229,7 +229,7 @@ class Screen:
                 admitted = member[self.table.admitted(self.columns[rule], staged.signature[member], staged.rows[member])]
                 hit = np.zeros(len(values), dtype=bool)
                 if len(admitted):
-                    hit[admitted] = cond.run(staged.take(admitted))
+                    hit[admitted] = cond.run(chains.take(staged.where[admitted]))
                 if cond.negated:
                     hit[member] = ~hit[member]
                 matched |= hit
