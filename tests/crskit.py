@@ -78,6 +78,13 @@ SecRule ARGS "@rx ^(\w+)=(\w+)$" \
     tag:'paranoia-level/1',chain"
     SecRule TX:1 "@streq admin" "setvar:'tx.inbound_anomaly_score_pl1=+%{tx.critical_anomaly_score}'"
 
+# a chain whose middle rule has no `capture`: TX:2 is still the first rule's second group
+SecRule ARGS:ref "@rx ^([a-z]+):(.*)$" \
+    "id:101100,phase:2,block,capture,t:none,t:urlDecodeUni,msg:'odd scheme, spaced path',severity:'CRITICAL',\
+    tag:'attack-rce',tag:'paranoia-level/1',chain"
+    SecRule TX:1 "@rx ^(?:ftp|gopher)$" "t:none,chain"
+        SecRule TX:2 "@rx \s" "t:none,setvar:'tx.inbound_anomaly_score_pl1=+%{tx.critical_anomaly_score}'"
+
 # cannot run: the body only
 SecRule REQUEST_BODY "@rx evil" \
     "id:109001,phase:2,block,msg:'body',severity:'CRITICAL',tag:'paranoia-level/1',\

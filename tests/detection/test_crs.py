@@ -81,6 +81,13 @@ def test_captures_feed_the_next_rule_of_the_chain(crs_root):
     assert "101000" not in rows[1]["rules"]
 
 
+def test_a_chained_rule_without_capture_leaves_the_captures_to_the_rules_after_it(crs_root):
+    """ModSecurity sets TX:0..9 only in a rule with the `capture` action (CRS 932205 tests TX:1
+    in two rules in a row; ModSecurity v3 flags `utm_term=1/2 a men's` in a Referer that way)."""
+    rows = run(crs_root, [combined("/r?ref=ftp:a%20b"), combined("/r?ref=ftp:ab"), combined("/r?ref=http:a%20b")])
+    assert [r["rules"] for r in rows] == [["101100"], [], []]
+
+
 def test_phrase_file_after_path_normalization(crs_root):
     rows = run(crs_root, [combined("/static/../etc/./shadow"), combined("/static/etc/passwd")])
     assert rows[0]["rules"] == ["100600"]

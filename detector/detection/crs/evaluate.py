@@ -91,7 +91,10 @@ class CompiledCondition:
                     if None in drops:
                         continue  # the whole source is excluded (`!REQUEST_HEADERS:User-Agent`)
                     self.parts.append((source, key, [d for d in drops if d is not None]))
-        self.capture = capture_pattern(cond.argument) if needs_capture and cond.operator == "rx" else None
+        # TX:0..9 are set only by a rule with the `capture` action; one without leaves them as
+        # they were (932205: `TX:1 @rx /` then `TX:1 @rx \s` both read the second rule's TX:1)
+        wanted = needs_capture and cond.capture and cond.operator == "rx"
+        self.capture = capture_pattern(cond.argument) if wanted else None
 
     def stages(self) -> list[tuple[str, ...]]:
         chain = self.cond.transforms
