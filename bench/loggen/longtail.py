@@ -49,6 +49,10 @@ FACETS = {
     "rating": ["4", "4.5"],
     "fit": ["regular", "slim", "relaxed"],
 }
+#: Facets a filtered page combines, by a uniform draw of 1..7: one (4 in 7), two (2 in 7), three.
+FACETS_KEPT = {1: 1, 2: 1, 3: 1, 4: 1, 5: 2, 6: 2, 7: 3}
+#: Values picked per facet, by a uniform draw of 1..3 (1..2 for ratings): one (most), two.
+VALUES_KEPT = {1: 1, 2: 1, 3: 2}
 SORTS = ["popular", "newest", "price_asc", "price_desc", "rating", "relevance"]
 API_FIELDS = ["id", "name", "slug", "price", "currency", "images", "variants", "stock", "rating", "badges", "colors"]
 TITLES = ["Trail Runner GTX | Example Shop", "Merino Crew Sock (3-pack) – Example", "Search: rain jacket", "Your cart (2)",
@@ -175,12 +179,18 @@ class LongTail:
         return f"/api/v1/search/suggest?q={quote(typed, safe=chr(39) + '()*!')}&limit=8"
 
     def filters(self, category: str) -> str:
-        """A faceted category page: repeated parameters, ranges, long strings."""
+        """A faceted category page: repeated parameters, ranges, long strings. Shoppers mostly
+        filter on one facet, some on two or three (FACETS_KEPT), and mostly pick one value of
+        each (VALUES_KEPT): a page with every facet set is rare. The draws are those of a uniform
+        choice, mapped, so the rest of the log is line for line what it was with uniform counts."""
         rng = self.rng
         params = []
-        for facet in rng.sample(list(FACETS), integer(rng, 1, len(FACETS))):
+        facets = rng.sample(list(FACETS), integer(rng, 1, len(FACETS)))
+        for number, facet in enumerate(facets):
             values = rng.sample(FACETS[facet], integer(rng, 1, min(3, len(FACETS[facet]))))
-            params += [f"{facet}={v}" if rng.random() < 0.7 else f"filter%5B{facet}%5D%5B%5D={v}" for v in values]
+            named = [f"{facet}={v}" if rng.random() < 0.7 else f"filter%5B{facet}%5D%5B%5D={v}" for v in values]
+            if number < FACETS_KEPT[len(facets)]:
+                params += named[: VALUES_KEPT[len(values)]]
         params.append(f"sort={rng_choice(rng, SORTS)}")
         if rng.random() < 0.4:
             params.append(f"page={integer(rng, 2, 12)}")
