@@ -187,7 +187,16 @@ class Checklist:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def scenario(self, scenario_id: str) -> Scenario | None:
-        return next((s for s in self.scenarios if s.id == scenario_id), None)
+        return self._by_id.get(scenario_id)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Scenario]:
+        """Scenarios by id (the first of a repeated id): rating a batch's findings looks a
+        scenario up once per peer."""
+        found: dict[str, Scenario] = {}
+        for scenario in self.scenarios:
+            found.setdefault(scenario.id, scenario)
+        return found
 
     @property
     def root(self) -> Path:

@@ -57,16 +57,23 @@ def _stage_strength(stage: Scenario, events: int) -> float:
 CONTEXT_FIELDS = frozenset({"host.name", "host.hostname", "service.name"})
 
 
-def shared_entity(finding: Rated, scenario: Scenario | None, other: Rated) -> dict[str, str]:
-    """The entity values `other` shares with `finding` that let it corroborate: at least one of
-    the finding's actor fields (its entity minus CONTEXT_FIELDS; all of them when its entity is
-    only context, e.g. a host). Empty: no corroboration."""
-    shared = {k: v for k, v in sorted(finding.entity.items()) if other.entity.get(k) == v}
-    fields = scenario.entity if scenario is not None else tuple(finding.entity)
-    actors = [f for f in fields if f not in CONTEXT_FIELDS]
-    if actors and not any(f in shared for f in actors):
-        return {}
-    return shared
+class _SharedEntity:
+    """The entity values another finding shares with `finding` that let it corroborate: at
+    least one of the finding's actor fields (its entity minus CONTEXT_FIELDS; all of them when
+    its entity is only context, e.g. a host). Empty: no corroboration. Set up once per finding,
+    asked once per peer."""
+
+    def __init__(self, finding: Rated, scenario: Scenario | None) -> None:
+        self.items = sorted(finding.entity.items())
+        fields = scenario.entity if scenario is not None else tuple(finding.entity)
+        self.actors = [f for f in fields if f not in CONTEXT_FIELDS]
+
+    def __call__(self, other: Rated) -> dict[str, str]:
+        entity = other.entity
+        shared = {k: v for k, v in self.items if entity.get(k) == v}
+        if self.actors and not any(f in shared for f in self.actors):
+            return {}
+        return shared
 
 
 def _overlaps(a: Rated, b: Rated) -> bool:
@@ -95,7 +102,9 @@ def compute(finding: Rated, checklist: Checklist, others: list[Peer]) -> tuple[f
         raised = 1 - (1 - confidence) * (1 - strength)
         reasons.append(f"+{raised - confidence:.2f}: stage {stage_id} of the chain ({events} events, {strength:.2f})")
         confidence = raised
-    best: dict[str, tuple[float, str]] = {}
+    # the strongest corroboration per other scenario: (strength, the peer, shared values, independent)
+    best: dict[str, tuple[float, Rated, dict[str, str], bool]] = {}
+    shared_with = _SharedEntity(finding, scenario)
     for other in others:
         if other.scenario_id == finding.scenario_id or other.exercise != finding.exercise:
             continue
@@ -103,7 +112,7 @@ def compute(finding: Rated, checklist: Checklist, others: list[Peer]) -> tuple[f
             continue  # counted as a stage
         if not _overlaps(finding, other):
             continue
-        shared_values = shared_entity(finding, scenario, other)
+        shared_values = shared_with(other)
         if not shared_values:
             continue
         other_scenario = checklist.scenario(other.scenario_id)
@@ -111,13 +120,13 @@ def compute(finding: Rated, checklist: Checklist, others: list[Peer]) -> tuple[f
         independent = not set(other.log_kinds) & set(finding.log_kinds)
         weight = OTHER_KIND_WEIGHT if independent else SAME_KIND_WEIGHT
         strength = weight * other_prior
+        if strength > (best[other.scenario_id][0] if other.scenario_id in best else 0.0):
+            best[other.scenario_id] = (strength, other, shared_values, independent)
+    for scenario_id in sorted(best):
+        strength, other, shared_values, independent = best[scenario_id]
         shared = ", ".join(f"{k}={v}" for k, v in shared_values.items())
         kinds = "/".join(other.log_kinds) or "?"
-        why = f"corroborated by {other.scenario_id} ({kinds}{', another log kind' if independent else ''}) on {shared}"
-        if strength > best.get(other.scenario_id, (0.0, ""))[0]:
-            best[other.scenario_id] = (strength, why)
-    for scenario_id in sorted(best):
-        strength, why = best[scenario_id]
+        why = f"corroborated by {scenario_id} ({kinds}{', another log kind' if independent else ''}) on {shared}"
         raised = 1 - (1 - confidence) * (1 - strength)
         reasons.append(f"+{raised - confidence:.2f}: {why}")
         confidence = raised
