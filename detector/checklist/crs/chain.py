@@ -13,6 +13,7 @@ from detector.checklist.crs.support import (
     COLLECTIONS,
     HEADERS,
     OPERATORS,
+    ROW_OPERATORS,
     SCALARS,
     TRANSFORMS,
     UNFED,
@@ -89,14 +90,41 @@ def _targets(item: dict[str, Any], position: int, captures: bool, extra: list[st
     return fed, exclusions, unfed
 
 
-def _expand(argument: str, defaults: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1).lower()
-        if name.startswith("tx.") and name[3:] in defaults:
-            return defaults[name[3:]]
-        raise ChainProblem("macro", f"operator argument uses %{{{match.group(1)}}}, known only while serving the request")
+_CAPTURE_MACRO = re.compile(r"tx\.([0-9])", re.I)
 
-    return _MACRO.sub(value, argument)
+
+def _expand(argument: str, defaults: dict[str, str], captured: bool) -> tuple[str, tuple[str | int, ...]]:
+    """The argument with setup defaults expanded, and its template when it reads a capture
+    (`%{TX.0}`..`%{TX.9}`) of an earlier rule of the chain: literal text and group numbers."""
+    parts: list[str | int] = []
+    position = 0
+    for match in _MACRO.finditer(argument):
+        name = match.group(1).lower()
+        parts.append(argument[position : match.start()])
+        position = match.end()
+        capture = _CAPTURE_MACRO.fullmatch(name)
+        if capture and captured:
+            parts.append(int(capture.group(1)))
+        elif capture:
+            raise ChainProblem(
+                "macro",
+                f"operator argument uses %{{{match.group(1)}}} but no earlier rule of the chain captures with @rx "
+                "(it would read another rule's capture)",
+            )
+        elif name.startswith("tx.") and name[3:] in defaults:
+            parts.append(defaults[name[3:]])
+        else:
+            raise ChainProblem("macro", f"operator argument uses %{{{match.group(1)}}}, known only while serving the request")
+    parts.append(argument[position:])
+    if not any(isinstance(p, int) for p in parts):
+        return "".join(parts), ()  # type: ignore[arg-type]
+    template: list[str | int] = []
+    for part in parts:  # adjacent literals joined, empty ones dropped
+        if isinstance(part, str) and template and isinstance(template[-1], str):
+            template[-1] += part
+        elif part != "":
+            template.append(part)
+    return argument, tuple(template)
 
 
 def _phrases(operator: str, argument: str, data_dir: Path) -> tuple[str, ...]:
@@ -126,12 +154,17 @@ def _transforms(item: dict[str, Any]) -> tuple[str, ...]:
     return tuple(chain)
 
 
-def _operator(item: dict[str, Any], defaults: dict[str, str], data_dir: Path) -> tuple[str, str, tuple[str, ...]]:
+def _operator(item: dict[str, Any], defaults: dict[str, str], data_dir: Path,
+              captured: bool) -> tuple[str, str, tuple[str, ...], tuple[str | int, ...]]:  # fmt: skip
     operator = (item.get("operator") or "@rx").lstrip("@")
     if operator not in OPERATORS:
         raise ChainProblem("operator", f"@{operator}: " + UNSUPPORTED_OPERATORS.get(operator, "not supported"))
     operator = {"pmf": "pmFromFile"}.get(operator, operator)
-    argument = _expand(item.get("operator_argument", ""), defaults)
+    argument, template = _expand(item.get("operator_argument", ""), defaults, captured)
+    if template:
+        if operator not in ROW_OPERATORS:
+            raise ChainProblem("macro", f"@{operator} {argument[:40]}: a pattern built per request from a capture is not supported")
+        return operator, argument, (), template
     if operator == "rx":
         problem = re2_problem(argument)
         if problem:
@@ -139,7 +172,7 @@ def _operator(item: dict[str, Any], defaults: dict[str, str], data_dir: Path) ->
     if operator in _NUMERIC and not re.fullmatch(r"-?\d+", argument.strip()):
         raise ChainProblem("macro", f"@{operator} needs a number, got {argument[:40]!r}")
     phrases = _phrases(operator, argument, data_dir) if operator in ("pm", "pmFromFile") else ()
-    return operator, argument, phrases
+    return operator, argument, phrases, ()
 
 
 def build_conditions(
@@ -148,11 +181,12 @@ def build_conditions(
     """The chain's conditions (all must hold) and the targets of it no access log can feed."""
     conditions: list[Condition] = []
     unfed_all: list[str] = []
-    captures = False
+    captures = False  # an earlier rule of the chain has the capture action
+    captured = False  # ... and sets TX:0..9 here (an @rx: the engine captures pattern groups)
     for position, item in enumerate(chain):
         fed, exclusions, unfed = _targets(item, position, captures, extra_targets if position == 0 else [])
         unfed_all.extend(unfed)
-        operator, argument, phrases = _operator(item, defaults, data_dir)
+        operator, argument, phrases, template = _operator(item, defaults, data_dir, captured)
         names = {a["act_name"] for a in item["actions"]}
         conditions.append(
             Condition(
@@ -166,7 +200,9 @@ def build_conditions(
                 capture="capture" in names,
                 phrases=phrases,
                 line=int(item.get("lineno", 0)),
+                template=template,
             )
         )
         captures = captures or "capture" in names
+        captured = captured or ("capture" in names and operator == "rx")
     return tuple(conditions), tuple(dict.fromkeys(unfed_all))

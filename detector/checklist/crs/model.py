@@ -34,12 +34,15 @@ class Condition:
     exclusions: tuple[Variable, ...]  # `!ARGS:password`: values of these keys are not inspected
     operator: str  # rx, pm, contains, beginsWith, endsWith, streq, within, eq, gt, ge, lt, le, ...
     negated: bool
-    argument: str  # macros expanded
+    argument: str  # macros expanded (setup defaults); TX:0..9 macros kept as written, see `template`
     transforms: tuple[str, ...]  # after the last t:none
     multi_match: bool = False
     capture: bool = False  # keeps TX:0 (whole match) and TX:1.. (groups) for later rules of the chain
     phrases: tuple[str, ...] = ()  # @pm / @pmFromFile
     line: int = 0
+    #: the argument when it expands a capture of an earlier rule of the chain (`%{TX.2}`):
+    #: literal text and capture group numbers in order, expanded per request; () when it does not
+    template: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,9 @@ UNSUPPORTED_OPERATORS = {
     "validateUtf8Encoding": "log text is decoded to valid UTF-8 before rules see it",
     "ipMatch": "exception rules on the server's own addresses",
 }
+#: Operators that take an argument expanded per request (`%{TX.2}`): compared value by value.
+#: A pattern (`@rx`, `@pm`) built per request is not supported.
+ROW_OPERATORS = frozenset({"streq", "contains", "beginsWith", "endsWith", "within", "eq", "ge", "gt", "le", "lt"})
 TRANSFORMS = frozenset(
     {
         "none", "lowercase", "urlDecode", "urlDecodeUni", "htmlEntityDecode", "jsDecode", "cssDecode",

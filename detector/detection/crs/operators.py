@@ -133,3 +133,34 @@ def capture_pattern(argument: str) -> str:
             position = match.end()
     out.append(argument[position:])
     return "(?s)(?P<g0>" + "".join(out) + ")"
+
+
+RowMatch = Callable[[pa.Array, pa.Array], np.ndarray]
+
+
+def _texts(values: pa.Array) -> np.ndarray:
+    """Arrow strings as a numpy string array (nulls as ""), for numpy's element-wise string kernels."""
+    filled = pc.fill_null(values.cast(pa.string()), "")
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.dtypes.StringDType())
+
+
+def compile_row_operator(cond: Condition) -> RowMatch:
+    """The operator of a condition whose argument is expanded per request (`@streq %{TX.2}`):
+    `match(values, arguments)` compares element by element (arrow / numpy kernels, no Python
+    loop per value), not negated. ModSecurity's semantics: an empty argument is contained in,
+    begins and ends every value; `@within` holds for an empty value; numbers as atoi reads them."""
+    op = cond.operator
+    if op == "streq":
+        return lambda values, args: mask_of(pc.equal(pc.fill_null(values, ""), pc.fill_null(args, "")))
+    if op == "contains":
+        return lambda values, args: np.strings.find(_texts(values), _texts(args)) >= 0
+    if op == "within":
+        return lambda values, args: np.strings.find(_texts(args), _texts(values)) >= 0
+    if op == "beginsWith":
+        return lambda values, args: np.asarray(np.strings.startswith(_texts(values), _texts(args)), dtype=bool)
+    if op == "endsWith":
+        return lambda values, args: np.asarray(np.strings.endswith(_texts(values), _texts(args)), dtype=bool)
+    if op in ("eq", "ge", "gt", "le", "lt"):
+        fn = {"eq": np.equal, "ge": np.greater_equal, "gt": np.greater, "le": np.less_equal, "lt": np.less}[op]
+        return lambda values, args: fn(_numbers(pc.fill_null(values, "")), _numbers(pc.fill_null(args, "")))
+    raise ValueError(f"operator @{op} has no per-request form")  # the loader only keeps ROW_OPERATORS
