@@ -161,3 +161,25 @@ def test_crs_sql_tautology_rules_load_and_fire():
     assert "942130" not in rows[2]
     assert "942131" not in rows[3]
     assert "942130" not in rows[4]
+
+
+@pytest.mark.skipif(not SHARED_CRS.is_dir(), reason="no CRS snapshot beside the repository")
+def test_crs_chains_see_the_captures_of_the_last_value_that_matched():
+    """As nginx + ModSecurity 3.0.9 score these requests with the same CRS (bench/crs_modsec.py
+    on them, 2026-12-08): the chained rule runs once per request, on the last match's captures."""
+    stage = CrsStage(load_crs(SHARED_CRS), CrsSettings(SHARED_CRS, paranoia=2))
+    rows = rules_of(
+        stage,
+        [
+            combined("/p?a=1%3D1&b=x%3Dy"),  # 942130: last x=y
+            combined("/p?b=x%3Dy&a=1%3D1"),  # last 1=1
+            combined("/p?q=a%3C%3Eb&r=c%3C%3Ec"),  # 942131 (multiMatch): last c<>c
+            combined("/p?r=c%3C%3Ec&q=a%3C%3Eb"),  # last a<>b
+            # 942521: the Referer's quoted `or` is not the last value its first rule matched
+            combined("/search?q=women%27s%20reflec", referer="https://www.example.com/search?q=%22or+boots+rain%22"),
+            combined("/search?q=%22or%20boots", referer="https://www.example.com/search?q=women%27s"),
+        ],
+    )
+    assert [("942130" in r) for r in rows[:2]] == [False, True]
+    assert [("942131" in r) for r in rows[2:4]] == [False, True]
+    assert [("942521" in r) for r in rows[4:]] == [False, True]
