@@ -20,7 +20,14 @@ request is sent as the log recorded it: method, target, User-Agent and Referer (
 on the protocol or on headers a log does not carry are not compared. Requests that cannot be
 sent as logged (whitespace or a control character in the target) and those nginx refuses
 before ModSecurity sees them (a target above the root: `/static/../../../etc/passwd`) are
-counted apart as not compared. `--details` writes those, every request the engines disagree on
+counted apart as not compared. ModSecurity 3 logs a match of a multiMatch rule that starts a
+chain as soon as its first rule matches, whether or not the chain then does (CRS 942131), and
+adds a rule's score once per matching variable, so neither its messages nor a total tell
+whether such a rule scored: the requests it is logged on are replayed to a second server
+without those rules, and a rule whose removal leaves the inbound anomaly score (logged per
+request by a rule of ours after the CRS) unchanged is counted as logged without scoring, not
+as fired.
+`--details` writes those, every request the engines disagree on
 and every one ModSecurity flags with a rule logwarden does not run, as JSON lines (log content
 stays escaped there as in the printed examples, which are shown as Python literals).
 """
@@ -53,6 +60,8 @@ from bench_crs import _attackers  # noqa: E402
 
 MODULE = Path("/usr/lib/nginx/modules/ngx_http_modsecurity_module.so")
 NOT_SCORED = {949110, 980170, 959100, 980099}  # blocking evaluation and correlation
+SCORES_RULE = 1999001  # ours, after the CRS: logs the request's inbound anomaly score per paranoia level
+_SCORES = re.compile(r"inbound scores (\d*) (\d*) (\d*) (\d*)")
 CHUNK = 16_384  # log lines read at a time
 
 
@@ -62,31 +71,39 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _configure(crs: Path, levels: list[int], scratch: Path) -> dict[int, int]:
-    """nginx and ModSecurity configuration under `scratch`; the port of each level."""
+def _configure(crs: Path, levels: list[int], scratch: Path, without: set[int]) -> dict[tuple[int, str], int]:
+    """nginx and ModSecurity configuration under `scratch`; the port of each level, and of each
+    level with the rules `without` removed (variant "without")."""
     rules = crs / "rules" if (crs / "rules").is_dir() else crs
     setup = (crs / "crs-setup.conf.example") if (crs / "crs-setup.conf.example").exists() else None
     base = "" if setup is None else "\n".join(
         line for line in setup.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")
     )  # fmt: skip
     ports, servers = {}, []
+    (scratch / "scores.conf").write_text(  # the last phase-2 rule: after the CRS's own evaluation
+        f'SecAction "id:{SCORES_RULE},phase:2,pass,log,auditlog,t:none,msg:\'inbound scores %{{tx.inbound_anomaly_score_pl1}}'
+        " %{tx.inbound_anomaly_score_pl2} %{tx.inbound_anomaly_score_pl3} %{tx.inbound_anomaly_score_pl4}'\"\n"
+    )
     (scratch / "www").mkdir()
     (scratch / "www" / "ok.txt").write_text("ok\n")
     for level in levels:
         (scratch / f"setup-{level}.conf").write_text(
             base + f'\nSecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level={level}"\n'
         )
-        (scratch / f"modsec-{level}.conf").write_text(
-            "SecRuleEngine DetectionOnly\nSecRequestBodyAccess On\nSecResponseBodyAccess Off\n"
-            "SecAuditEngine On\nSecAuditLogParts ABHZ\nSecAuditLogFormat JSON\nSecAuditLogType Serial\n"
-            f"SecAuditLog {scratch}/audit-{level}.json\n"
-            f"Include {scratch}/setup-{level}.conf\nInclude {rules}/*.conf\n"
-        )
-        ports[level] = _free_port()
-        servers.append(
-            f"server {{ listen 127.0.0.1:{ports[level]}; modsecurity_rules_file {scratch}/modsec-{level}.conf;"
-            f" location / {{ root {scratch}/www; try_files /ok.txt =404; }} }}"
-        )
+        for variant in ("", "without") if without else ("",):
+            name = f"{level}-{variant}" if variant else f"{level}"
+            removed = f"SecRuleRemoveById {' '.join(map(str, sorted(without)))}\n" if variant else ""
+            (scratch / f"modsec-{name}.conf").write_text(
+                "SecRuleEngine DetectionOnly\nSecRequestBodyAccess On\nSecResponseBodyAccess Off\n"
+                "SecAuditEngine On\nSecAuditLogParts ABHZ\nSecAuditLogFormat JSON\nSecAuditLogType Serial\n"
+                f"SecAuditLog {scratch}/audit-{name}.json\n"
+                f"Include {scratch}/setup-{level}.conf\nInclude {rules}/*.conf\nInclude {scratch}/scores.conf\n{removed}"
+            )
+            ports[(level, variant)] = port = _free_port()
+            servers.append(
+                f"server {{ listen 127.0.0.1:{port}; modsecurity_rules_file {scratch}/modsec-{name}.conf;"
+                f" location / {{ root {scratch}/www; try_files /ok.txt =404; }} }}"
+            )
     temp = scratch / "tmp"
     (scratch / "nginx.conf").write_text(
         f"load_module {MODULE};\nworker_processes 1;\nerror_log {scratch}/error.log warn;\npid {scratch}/nginx.pid;\n"
@@ -130,11 +147,11 @@ class _RawConnection(http.client.HTTPConnection):
         return request.encode("utf-8")
 
 
-def _replay(port: int, requests: list[dict]) -> None:
-    """Sends each sendable request, its sequence number in a header."""
+def _replay(port: int, requests: list[dict], only: set[int] | None = None) -> None:
+    """Sends each sendable request (of `only`, when given), its sequence number in a header."""
     conn = _RawConnection("127.0.0.1", port, timeout=30)
     for seq, request in enumerate(requests):
-        if not _sendable(request):
+        if not _sendable(request) or (only is not None and seq not in only):
             continue
         try:
             conn.putrequest(request["method"], request["target"], skip_host=True, skip_accept_encoding=True)
@@ -153,11 +170,13 @@ def _replay(port: int, requests: list[dict]) -> None:
     conn.close()
 
 
-def _audit(path: Path) -> dict[int, set[int]]:
-    """Per replayed request (its sequence number), the rule ids ModSecurity flagged."""
+def _audit(path: Path) -> tuple[dict[int, set[int]], dict[int, int]]:
+    """Per replayed request (its sequence number), the rule ids ModSecurity flagged, and its
+    inbound anomaly score (all paranoia levels) as our last rule logged it."""
     found: dict[int, set[int]] = {}
+    scores: dict[int, int] = {}
     if not path.exists():
-        return found
+        return found, scores
     with open(path, encoding="utf-8", errors="replace") as audit:  # one transaction a line, read as it comes
         for line in audit:
             if not line.strip():
@@ -165,9 +184,36 @@ def _audit(path: Path) -> dict[int, set[int]]:
             transaction = json.loads(line)["transaction"]
             headers = {k.lower(): v for k, v in transaction["request"]["headers"].items()}
             if "x-replay-seq" in headers:
+                seq = int(headers["x-replay-seq"])
                 ids = {int(m["details"]["ruleId"]) for m in transaction.get("messages", [])}
-                found[int(headers["x-replay-seq"])] = ids - NOT_SCORED
+                found[seq] = ids - NOT_SCORED - {SCORES_RULE}
+                for message in transaction.get("messages", []):
+                    logged = _SCORES.search(message.get("message", ""))
+                    if int(message["details"]["ruleId"]) == SCORES_RULE and logged:
+                        scores[seq] = sum(int(v or 0) for v in logged.groups())
+    return found, scores
+
+
+def _multi_chains(crs: Path) -> set[int]:
+    """The CRS request rules that start a chain with multiMatch (read with logwarden's loader)."""
+    from detector.checklist.crs import loader
+
+    rules = crs / "rules" if (crs / "rules").is_dir() else crs
+    found = set()
+    for file in sorted(rules.glob("REQUEST-*.conf")):
+        for chain in loader._chains(loader._parse_file(file)):
+            if len(chain) > 1 and any(a["act_name"] == "multiMatch" for a in chain[0].get("actions", [])):
+                found.add(int(loader._first(chain[0], "id", "0") or 0))
     return found
+
+
+def _unscored(ids: set[int], score: int | None, score_without: int | None, multi_chains: set[int]) -> set[int]:
+    """The multiMatch chain rules among `ids` that ModSecurity logged but did not score: without
+    them the request's inbound anomaly score is the same."""
+    suspects = ids & multi_chains
+    if not suspects or score is None or score_without is None:
+        return set()
+    return suspects if score == score_without else set()
 
 
 class _Reservoir:
@@ -239,12 +285,13 @@ def _ours(frame, crs: Path, level: int) -> tuple[list[set[int]], set[int]]:
 
 
 def compare(requests: list[dict], attack: np.ndarray, ours: list[set[int]], loaded: set[int],
-            theirs: dict[int, set[int]], level: int, details=None) -> None:  # fmt: skip
+            theirs: dict[int, set[int]], level: int, details=None,
+            unscored: dict[int, set[int]] | None = None) -> None:  # fmt: skip
     """Per group, the requests compared and those with identical rule ids; the rules only one
     engine fired, with an example each; every differing request to `details` (JSON lines)."""
     for group, members in (("benign", ~attack), ("attack", attack)):
         same = compared = flagged_ours = flagged_theirs = unsendable = 0
-        only_ours, only_theirs, unloaded, both = Counter(), Counter(), Counter(), Counter()
+        only_ours, only_theirs, unloaded, both, logged = Counter(), Counter(), Counter(), Counter(), Counter()
         examples: dict[int, dict] = {}
         for seq in np.flatnonzero(members).tolist():
             if seq not in theirs:
@@ -255,7 +302,9 @@ def compare(requests: list[dict], attack: np.ndarray, ours: list[set[int]], load
                     details.write(json.dumps(record) + "\n")
                 continue
             compared += 1
-            mine, reference = ours[seq], theirs[seq] & loaded
+            dropped = (unscored or {}).get(seq, set())
+            logged.update(dropped)
+            mine, reference = ours[seq], (theirs[seq] - dropped) & loaded
             same += mine == reference
             flagged_ours += bool(mine)
             flagged_theirs += bool(reference)
@@ -285,6 +334,8 @@ def compare(requests: list[dict], attack: np.ndarray, ours: list[set[int]], load
                       f" Referer {request['Referer'][:80]!r}")
         if unloaded:
             print(f"   ModSecurity also fired rules logwarden does not run: {dict(unloaded.most_common(8))}")
+        if logged:
+            print(f"   ModSecurity logged without scoring (multiMatch rule, its chain did not match): {dict(logged)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,24 +363,37 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lw-modsec-") as name:
         scratch = Path(name)
         (scratch / "tmp").mkdir()
-        ports = _configure(args.crs, levels, scratch)
+        multi_chains = _multi_chains(args.crs)
+        ports = _configure(args.crs, levels, scratch, multi_chains)
         nginx = subprocess.Popen([nginx_binary, "-c", str(scratch / "nginx.conf"), "-p", str(scratch)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         try:
+            theirs, unscored = {}, {}
             for level in levels:
-                _wait_for(ports[level], nginx)
-                _replay(ports[level], requests)
+                _wait_for(ports[(level, "")], nginx)
+                _replay(ports[(level, "")], requests)
+                time.sleep(1.0)  # the audit log's last transactions
+                theirs[level], scores = _audit(scratch / f"audit-{level}.json")
+                suspects = {seq for seq, ids in theirs[level].items() if ids & multi_chains}
+                without: dict[int, int] = {}
+                if suspects:
+                    _wait_for(ports[(level, "without")], nginx)
+                    _replay(ports[(level, "without")], requests, only=suspects)
+                    time.sleep(1.0)
+                    without = _audit(scratch / f"audit-{level}-without.json")[1]
+                unscored[level] = {
+                    seq: _unscored(theirs[level][seq], scores.get(seq), without.get(seq), multi_chains) for seq in suspects
+                }
                 if nginx.poll() is not None:
                     raise SystemExit("nginx stopped during the replay: see its error log")
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
-        theirs = {level: _audit(scratch / f"audit-{level}.json") for level in levels}
     details = None if args.details is None else open(args.details, "w", encoding="utf-8")
     try:
         for level in levels:
             ours, loaded = _ours(frame, args.crs, level)
-            compare(requests, attack, ours, loaded, theirs[level], level, details)
+            compare(requests, attack, ours, loaded, theirs[level], level, details, unscored[level])
     finally:
         if details is not None:
             details.close()
