@@ -286,7 +286,7 @@ def _ours(frame, crs: Path, level: int) -> tuple[list[set[int]], set[int]]:
 
 def compare(requests: list[dict], attack: np.ndarray, ours: list[set[int]], loaded: set[int],
             theirs: dict[int, set[int]], level: int, details=None,
-            unscored: dict[int, set[int]] | None = None) -> None:  # fmt: skip
+            unscored: dict[int, set[int]] | None = None, show: tuple[int, ...] = ()) -> None:  # fmt: skip
     """Per group, the requests compared and those with identical rule ids; the rules only one
     engine fired, with an example each; every differing request to `details` (JSON lines)."""
     for group, members in (("benign", ~attack), ("attack", attack)):
@@ -336,6 +336,9 @@ def compare(requests: list[dict], attack: np.ndarray, ours: list[set[int]], load
             print(f"   ModSecurity also fired rules logwarden does not run: {dict(unloaded.most_common(8))}")
         if logged:
             print(f"   ModSecurity logged without scoring (multiMatch rule, its chain did not match): {dict(logged)}")
+        for rule in show:
+            print(f"   {rule}: both {both[rule]:,}, only logwarden {only_ours[rule]:,}, only ModSecurity"
+                  f" {only_theirs[rule]:,}, logged by ModSecurity without scoring {logged[rule]:,}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="www.example.com", help="the Host header sent")
     parser.add_argument("--details", type=Path, help="JSON lines: every request not compared, that the engines"
                         " disagree on, or that ModSecurity flags with a rule logwarden does not run")
+    parser.add_argument("--show", default="", help="rule ids (comma-separated) to count in every group")
     args = parser.parse_args(argv)
+    show = tuple(int(v) for v in args.show.split(",") if v.strip())
     nginx_binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not MODULE.exists() or not Path(nginx_binary).exists():
         print("needs nginx with ModSecurity: apt-get install nginx libnginx-mod-http-modsecurity", file=sys.stderr)
@@ -393,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for level in levels:
             ours, loaded = _ours(frame, args.crs, level)
-            compare(requests, attack, ours, loaded, theirs[level], level, details, unscored[level])
+            compare(requests, attack, ours, loaded, theirs[level], level, details, unscored[level], show)
     finally:
         if details is not None:
             details.close()
