@@ -183,3 +183,29 @@ def test_crs_chains_see_the_captures_of_the_last_value_that_matched():
     assert [("942130" in r) for r in rows[:2]] == [False, True]
     assert [("942131" in r) for r in rows[2:4]] == [False, True]
     assert [("942521" in r) for r in rows[4:]] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("operator", "expected"),
+    [
+        ("streq", [True, False, False, True]),
+        ("contains", [True, True, False, True]),
+        ("within", [True, False, True, True]),
+        ("beginsWith", [True, False, False, True]),
+        ("endsWith", [True, True, False, True]),
+        ("eq", [True, False, False, True]),
+        ("lt", [False, True, True, False]),
+    ],
+)
+def test_operators_compare_each_value_with_its_own_argument(operator, expected):
+    """ModSecurity's semantics: an empty argument is in, begins and ends every value; @within
+    holds for an empty value; numbers are read as atoi reads them (no number: 0)."""
+    import pyarrow as pa
+
+    from detector.checklist.crs.model import Condition
+    from detector.detection.crs.operators import compile_row_operator
+
+    match = compile_row_operator(Condition((), (), operator, False, "%{TX.1}", (), template=(1,)))
+    values = pa.array(["12", "x12", "1", ""])
+    arguments = pa.array(["12", "12", "21", ""])
+    assert match(values, arguments).tolist() == expected
