@@ -38,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate_logs  # noqa: E402
 
+from detector.state.readonly import connect_read_only  # noqa: E402
+
 TARGET_P99 = 2.0
 SLICE = 0.01  # seconds per write
 
@@ -67,7 +69,7 @@ class Poller(threading.Thread):
                     if not self.state.exists():
                         time.sleep(0.005)
                         continue
-                    conn = sqlite3.connect(f"file:{self.state}?mode=ro", uri=True, timeout=5)
+                    conn = connect_read_only(self.state, timeout=5)
                 rows = conn.execute(
                     "SELECT detected_at, id, entity_key FROM findings"
                     " WHERE scenario_id = 'web-log4shell-jndi' AND detected_at >= ? ORDER BY detected_at",
@@ -87,7 +89,7 @@ class Poller(threading.Thread):
 
 
 def lines_committed(state: Path) -> int:
-    conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=5)
+    conn = connect_read_only(state, timeout=5)
     try:
         return int(conn.execute("SELECT COALESCE(SUM(lines), 0) FROM ingest_log").fetchone()[0])
     finally:
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         code = daemon.wait(timeout=60)
         stderr.close()
         lines_read = lines_committed(state)
-        conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+        conn = connect_read_only(state, timeout=5)
         found = conn.execute(
             "SELECT COUNT(*), COUNT(DISTINCT entity_key) FROM findings WHERE scenario_id = 'web-log4shell-jndi'"
         ).fetchone()

@@ -43,7 +43,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -57,6 +56,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate_logs  # noqa: E402
+
+from detector.state.readonly import connect_read_only, query_read_only  # noqa: E402
 
 DATA = HERE / "data" / "chaos"
 START = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
@@ -319,17 +320,7 @@ class Run:
         return subprocess.Popen(self.argv(mode, now), stdout=out, stderr=err, env=self.env)
 
     def query(self, sql: str) -> list[tuple]:
-        if not self.state.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.state}?mode=ro", uri=True, timeout=60)
-        try:
-            return [tuple(r) for r in conn.execute(sql)]
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
-        finally:
-            conn.close()
+        return query_read_only(self.state, sql, timeout=60)
 
 
 DRY = {"on": False}  # --dry: the same rounds without killing (what splitting the work alone does)
@@ -490,7 +481,7 @@ def check_bytes(run: Run, written: dict[str, int], tally: Tally) -> None:
 
 def _findings(state: Path) -> dict[str, tuple]:
     """id -> (count, first_seen, last_seen, scenario, entity key)"""
-    conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    conn = connect_read_only(state)
     try:
         return {r[0]: (json.loads(r[1])["count"], r[2], r[3], r[4], r[5]) for r in conn.execute(
             "SELECT id, data, first_seen, last_seen, scenario_id, entity_key FROM findings WHERE exercise = 0")}

@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from detector.state.readonly import query_read_only
 
 LOGWARDEN = str(Path(sys.executable).with_name("logwarden"))
 DEADLINE = 60.0  # seconds: generous, the tests poll for a condition and never measure time
@@ -105,19 +106,20 @@ def rotate_through_copy_dateext_and_olddir(logs: Path, write: Callable[[Path, li
 # -- the state database, read-only ----------------------------------------------------------
 
 
+def bastion_config(tmp_path: Path, source: str | Path) -> Path:
+    """A `logwarden.yaml` in `tmp_path`: the state beside it, one application reading `source`
+    (a path or a glob) as an auth log."""
+    config = tmp_path / "logwarden.yaml"
+    config.write_text(
+        f"state: {tmp_path / 'state.db'}\napplications:\n  - name: bastion\n    owner: ops\n"
+        f"    sources:\n      - {{path: '{source}', kind: auth}}\n"
+    )
+    return config
+
+
 def query(state: Path, sql: str, params: tuple = ()) -> list[tuple]:
     """Read the daemon's state without writing to it (WAL: readers never block the writer)."""
-    if not state.exists():
-        return []
-    conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=30)
-    try:
-        return [tuple(r) for r in conn.execute(sql, params)]
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise
-    finally:
-        conn.close()
+    return query_read_only(state, sql, params)
 
 
 def lines_ingested(state: Path) -> int:

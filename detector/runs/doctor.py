@@ -22,6 +22,7 @@ from detector.config import Config
 from detector.errors import LogwardenError
 from detector.model import parse_iso
 from detector.sources.discovery import discover_sources
+from detector.state.readonly import connect_read_only
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -75,7 +76,7 @@ def state_check(state: Path) -> list[Check]:
 
 
 def _read_only(state: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"{state.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    conn = connect_read_only(state, timeout=5.0)
     conn.row_factory = sqlite3.Row
     return conn
 
