@@ -21,6 +21,7 @@ from watchkit import (
     append,
     assert_contiguous,
     auth_benign,
+    bastion_config,
     burst,
     comparable,
     findings,
@@ -146,11 +147,7 @@ def test_a_configured_path_renamed_before_its_successor_exists_is_not_a_gap(tmp_
     logs.mkdir()
     auth = logs / "auth.log"
     append(auth, [auth_benign(1)])
-    config = tmp_path / "logwarden.yaml"
-    config.write_text(
-        f"state: {tmp_path / 'state.db'}\napplications:\n  - name: bastion\n    owner: ops\n"
-        f"    sources:\n      - {{path: '{auth}', kind: auth}}\n"
-    )
+    config = bastion_config(tmp_path, auth)
     args = ["-c", str(config), "--no-escalate", "--missing-grace", "60"]
     with Watcher(tmp_path, args, state=tmp_path / "state.db") as watcher:
         wait_ingested(watcher.state, 1, watcher)

@@ -20,6 +20,7 @@ from watchkit import (
     append,
     assert_contiguous,
     auth_benign,
+    bastion_config,
     auth_failure,
     auth_quiet,
     comparable,
@@ -156,11 +157,7 @@ def test_sighup_with_a_broken_config_keeps_running(tmp_path: Path) -> None:
     logs.mkdir()
     log = logs / "app.log"
     append(log, [auth_benign(1)])
-    config = tmp_path / "logwarden.yaml"
-    config.write_text(
-        f"state: {tmp_path / 'state.db'}\napplications:\n  - name: bastion\n    owner: ops\n"
-        f"    sources:\n      - {{path: '{logs}/*.log', kind: auth}}\n"
-    )
+    config = bastion_config(tmp_path, f"{logs}/*.log")
     with Watcher(tmp_path, ["-c", str(config), "--no-escalate"], state=tmp_path / "state.db") as watcher:
         wait_ingested(watcher.state, 1, watcher)
         config.write_text(config.read_text() + "unknown_key: 1\n")
