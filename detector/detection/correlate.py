@@ -320,24 +320,20 @@ class Correlator:
             return rows
         step = np.array([corr.step_of.get(rule, 0) for rule in batch.rules], np.int64)[batch.rule_index[rows]]
         ts = batch.ts[rows]
-        later = (step > 0) & (ts < prune_at - self.lateness_us)
-        if not later.any():
+        if not ((step > 0) & (ts < prune_at - self.lateness_us)).any():
             return rows
         mine = np.flatnonzero(pool_code >= 0)  # pool rows of the batch's groups (hot ones ask nothing)
         pooled = table.take(pa.array(mine)) if len(mine) < table.num_rows else table
-        first = np.concatenate([self._steps(pooled) == 0, step == 0])
-        asked = np.concatenate([np.zeros(len(mine), dtype=bool), later])
         code = np.concatenate([pool_code[mine], batch.code[rows]])
-        found = has_first_step_before(code, np.concatenate([_ts(pooled), ts]), first, asked, self.span_us)
-        drop = later & ~found[len(mine):]
-        if drop.any():
-            pending = self.first_step_pending() if self.first_step_pending is not None else None
-            if pending is None:
-                drop &= ts < prune_at - self.hold_us
-            elif pending:
-                pending_code = np.array([key in pending for key in keys], dtype=bool)
-                drop &= ~pending_code[batch.code[rows]]
-        return rows[~drop]
+        drop = self._unheld(
+            code,
+            np.concatenate([self._steps(pooled), step]),
+            np.concatenate([_ts(pooled), ts]),
+            np.concatenate([np.zeros(len(mine), dtype=bool), np.ones(len(rows), dtype=bool)]),
+            prune_at,
+            lambda pending: np.array([key in pending for key in keys], dtype=bool)[code],
+        )
+        return rows[~drop[len(mine):]]
 
     def _rows(self, batch: EventBatch, rows: np.ndarray, keys: list[str]) -> pa.Table:
         """Pool rows (references, no Python objects) for these events of the batch."""
@@ -580,19 +576,41 @@ class Correlator:
             return keep
         step = self._steps(table)
         ts = _ts(table)
-        later = (step > 0) & (ts < prune_at - self.lateness_us)  # no late line can precede them
-        if not later.any():
+        if not ((step > 0) & (ts < prune_at - self.lateness_us)).any():
             return keep
-        drop = later & ~has_first_step_before(pool.key_codes(table), ts, step == 0, later, self.span_us)
+        return ~self._unheld(
+            pool.key_codes(table),
+            step,
+            ts,
+            keep,
+            prune_at,
+            lambda pending: pc.is_in(table.column("key"), value_set=pa.array(sorted(pending), pa.string())).to_numpy(
+                zero_copy_only=False
+            ),
+        )
+
+    def _unheld(
+        self,
+        code: np.ndarray,
+        step: np.ndarray,
+        ts: np.ndarray,
+        asked: np.ndarray,
+        prune_at: int,
+        in_pending: Callable[[set[str]], np.ndarray],
+    ) -> np.ndarray:
+        """Of the `asked` rows (group code, step, time), the later steps no window can use any
+        more: no late line can precede them, no first step of their group does within the
+        timespan, and none can still arrive from a chained scenario (`in_pending`: per row,
+        is its group's key among these)."""
+        later = asked & (step > 0) & (ts < prune_at - self.lateness_us)  # no late line can precede them
+        drop = later & ~has_first_step_before(code, ts, step == 0, later, self.span_us)
         if drop.any():
             pending = self.first_step_pending() if self.first_step_pending is not None else None
             if pending is None:  # unknown: wait as long as a chained first step can take to fire
                 drop &= ts < prune_at - self.hold_us
             elif pending:
-                drop &= ~pc.is_in(table.column("key"), value_set=pa.array(sorted(pending), pa.string())).to_numpy(
-                    zero_copy_only=False
-                )
-        return keep & ~drop
+                drop &= ~in_pending(pending)
+        return drop
     def close_passed(self, store: Store) -> None:
         """Close the open findings no event can extend any more: the watermark is past their
         end plus `reopen_after` and the lateness allowance. Runs once the batch's findings
