@@ -24,8 +24,9 @@ or could still arrive, so a success-heavy log holds minutes of logins, not hours
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from detector.detection import pool
 from detector.detection.events import (
     EVENT_ORDER,
     Event,
+    arrival_order,
     EventBatch,
     Group,
     evidence_key,
@@ -152,7 +154,9 @@ class OpenFinding:
         )
 
 
-Absorbed = tuple[OpenFinding, Event]  # an event and the finding that absorbed it
+# an event, the finding that absorbed it, and when (event time): a chaining scenario learns of
+# the event then (`Event.arrival`)
+Absorbed = tuple[OpenFinding, Event, int]
 
 
 class PoolCache:
@@ -296,7 +300,11 @@ class Correlator:
         for group, events in by_group.items():
             events.sort(key=EVENT_ORDER)
             loaded = sorted(pooled.get(group, ()), key=EVENT_ORDER)
-            rest = self._advance(group, loaded, events, open_findings.get(group), fire_until, now, touched, absorbed)
+            opens = open_findings.get(group, [])
+            if self.chained:
+                rest = self._advance_by_arrival(group, loaded, events, opens, fire_until, now, touched, absorbed)
+            else:
+                rest = self._advance(group, loaded, events, opens[-1] if opens else None, fire_until, now, touched, absorbed)
             kept.extend(e for e in rest if e.ts >= cutoff)
         if in_hot.any() or kept or len(cold_rows):
             cache.touch(_ts(table)[in_hot])
@@ -355,7 +363,7 @@ class Correlator:
         return pa.table(columns, schema=self.schema)
 
     def _screen(
-        self, batch: EventBatch, table: pa.Table, pool_code: np.ndarray, open_findings: dict[Group, OpenFinding], ready: set[Group]
+        self, batch: EventBatch, table: pa.Table, pool_code: np.ndarray, open_findings: dict[Group, list[OpenFinding]], ready: set[Group]
     ) -> np.ndarray:
         """Per group code of the batch: may it fire or extend a finding (the per-event path)?
 
@@ -415,20 +423,22 @@ class Correlator:
         check_pool = group in self.cache.unsettled
         self.cache.unsettled.pop(group, None)
         superseded: OpenFinding | None = None  # passed by: closes when a new finding opens
+        cause = NEVER  # when the latest event that extended a finding arrived
         while True:
             rest: list[Event] = []
             for index, event in enumerate(pending):
                 if current is not None and current.covers(event.ts, self.reopen_us):
                     current.absorb(event, cap, self.chained)
                     touched[current.finding.id] = current
-                    absorbed.append((current, event))
+                    cause = max(cause, _arrived(event))
+                    absorbed.append((current, event, cause))
                     continue
                 if current is not None and event.ts > current.last_us + self.reopen_us:
                     superseded, current = current, None
                 rest = pending[index:]
                 break
             if current is not None and pool:
-                pool = self._absorb_covered(current, pool, touched, absorbed)
+                pool = self._absorb_covered(current, pool, touched, absorbed, cause)
             if not rest and not check_pool:
                 return pool
             check_pool = False
@@ -450,7 +460,8 @@ class Correlator:
                 continue
             current = self._open(fired, now)
             touched[current.finding.id] = current
-            absorbed.extend((current, e) for e in fired)
+            cause = end + self.wait_us
+            absorbed.extend((current, e, cause) for e in fired)
             if superseded is not None:
                 self._close(superseded)
                 touched[superseded.finding.id] = superseded
@@ -461,17 +472,90 @@ class Correlator:
             pending = [e for e in pool if id(e) not in fired_ids and e.order > fired_at]
             pool = []
 
+    def _advance_by_arrival(
+        self,
+        group: Group,
+        pool: list[Event],
+        pending: list[Event],
+        opens: list[OpenFinding],
+        fire_until: int,
+        now: datetime,
+        touched: dict[str, OpenFinding],
+        absorbed: list[Absorbed],
+    ) -> list[Event]:
+        """`_advance` for a scenario that chains others, whose findings hand their events over
+        when their own window fires, hours after the scan it holds. Events are taken in the
+        order they arrive, in event time (`Event.arrival`); a window fires as soon as that time
+        passes its end; and an event joins the open finding of its group that covers its time,
+        not only the latest one (a late stage belongs to the attack it was part of). A finding
+        passed by stays open until the watermark closes it, as long as a stage can still come.
+        So where batches were cut does not decide which finding an event joins (a cron run's
+        big batches and a daemon's small ones), and one attack gives one finding."""
+        cap = self.checklist.evidence_cap
+        corr = self.scenario.correlation
+        opens = list(opens)
+        self.cache.unsettled.pop(group, None)
+        queue = deque(sorted(((_arrived(e), e) for e in pending), key=lambda item: arrival_order(item[1])))
+        known = pool  # arrived and waiting, in event order
+        window: list[Event] | None = None  # the earliest window `known` holds ...
+        searched = False  # ... is up to date
+        while True:
+            if not searched:
+                searched = True
+                known = _once_per_line(known, self.chained)
+                window = first_firing(known, corr) if known else None
+            fire_at = max(e.ts for e in window) + self.wait_us if window is not None else 0
+            if window is not None and (fire_at < queue[0][0] if queue else fire_at <= fire_until):
+                fired, window, searched = window, None, False
+                fired_ids = {id(e) for e in fired}
+                fired_at = fired[-1].order
+                again = [e for e in known if id(e) not in fired_ids and e.order > fired_at]
+                known = []
+                if self.suppressed is None or not self.suppressed(
+                    self.entity(group), min(e.ts for e in fired), fire_at - self.wait_us
+                ):
+                    opened = self._open(fired, now)
+                    opens.append(opened)
+                    touched[opened.finding.id] = opened
+                    absorbed.extend((opened, e, fire_at) for e in fired)
+                # what followed the firing point arrives again, now: the new finding may take it
+                queue.extendleft((fire_at, e) for e in reversed(again))
+                continue
+            if not queue:
+                if window is not None:
+                    self.cache.unsettled[group] = fire_at  # another source may still hold earlier events
+                return known
+            cause, event = queue.popleft()
+            covering = _covering(opens, event.ts, self.reopen_us)
+            if covering is None:
+                bisect.insort(known, event, key=EVENT_ORDER)
+                searched = False
+                continue
+            covering.absorb(event, cap, self.chained)
+            touched[covering.finding.id] = covering
+            absorbed.append((covering, event, cause))
+            if known:
+                before = len(known)
+                known = self._absorb_covered(covering, known, touched, absorbed, cause)
+                searched = searched and len(known) == before  # fewer events: perhaps another window
+
     def _absorb_covered(
-        self, current: OpenFinding, pool: list[Event], touched: dict[str, OpenFinding], absorbed: list[Absorbed]
+        self,
+        current: OpenFinding,
+        pool: list[Event],
+        touched: dict[str, OpenFinding],
+        absorbed: list[Absorbed],
+        cause: int,
     ) -> list[Event]:
         """Pooled events the open finding now covers join it: a chained stage handed over late
-        (when its own window fired) can bridge the finding to a login that waited in the pool."""
+        (when its own window fired) can bridge the finding to a login that waited in the pool.
+        They join when what extended the finding arrived (`cause`)."""
         kept: list[Event] = []
         for event in pool:
             if current.covers(event.ts, self.reopen_us):
                 current.absorb(event, self.checklist.evidence_cap, self.chained)
                 touched[current.finding.id] = current
-                absorbed.append((current, event))
+                absorbed.append((current, event, max(cause, _arrived(event))))
             else:
                 kept.append(event)
         return kept
@@ -624,19 +708,19 @@ class Correlator:
             )
             self.closed_before = self.closable
 
-    def _load_open(self, store: Store, groups: set[Group]) -> dict[Group, OpenFinding]:
-        """Open findings of this scenario for these groups. Open findings are few (`_prune`
-        closes those the watermark has passed) and the groups may be thousands, so the match
-        goes from findings to groups; the latest finding of a group is its current one."""
-        found: dict[Group, OpenFinding] = {}
+    def _load_open(self, store: Store, groups: set[Group]) -> dict[Group, list[OpenFinding]]:
+        """Open findings of this scenario for these groups, per group by their end: the last is
+        its current one. Open findings are few (`_prune` closes those the watermark has passed)
+        and the groups may be thousands, so the match goes from findings to groups."""
+        found: dict[Group, list[OpenFinding]] = {}
         for row in store.execute(
-            "SELECT entity_key, data FROM findings WHERE scenario_id = ? AND status = 'open' ORDER BY last_seen",
+            "SELECT entity_key, data FROM findings WHERE scenario_id = ? AND status = 'open' ORDER BY last_seen, id",
             (self.scenario.id,),
         ):
             entity = json.loads(row["entity_key"])
             group = tuple(entity.get(name) for name in self.scenario.entity)
             if group in groups:
-                found[group] = OpenFinding.of(Finding.from_dict(json.loads(row["data"])))
+                found.setdefault(group, []).append(OpenFinding.of(Finding.from_dict(json.loads(row["data"]))))
         return found
 
     # -- findings ------------------------------------------------------------------------------
@@ -674,6 +758,23 @@ class Correlator:
         item.finding = Finding(**{**item.finding.__dict__, "status": "closed"})
         if item.changed is None:
             item.changed = "closed"
+
+
+def _covering(opens: list[OpenFinding], ts: int, reopen_us: int) -> OpenFinding | None:
+    """The open finding whose span (widened by `reopen_after`) holds `ts`: the nearest, then
+    the earliest."""
+    best: OpenFinding | None = None
+    best_gap = 0
+    for item in opens:
+        if item.covers(ts, reopen_us):
+            gap = max(item.first_us - ts, ts - item.last_us, 0)
+            if best is None or gap < best_gap or gap == best_gap and item.first_us < best.first_us:
+                best, best_gap = item, gap
+    return best
+
+
+def _arrived(event: Event) -> int:
+    return event.ts if event.arrival is None else event.arrival
 
 
 def _once_per_line(events: list[Event], chained: frozenset[str]) -> list[Event]:

@@ -317,12 +317,12 @@ class DetectionEngine:
             must = [source.entity.index(f) for f in needed]
             return [
                 Event(event.ts, source_id, tuple(event.group[i] for i in at), None, event.file_uid, event.offset,
-                      event.path, event.line, event.log_kind, event.application, event.fields)
-                for _, event in absorbed
+                      event.path, event.line, event.log_kind, event.application, event.fields, arrival)
+                for _, event, arrival in absorbed
                 if all(event.group[i] is not None for i in must)
             ]
         out = []
-        for item, event in absorbed:
+        for item, event, arrival in absorbed:
             values = {
                 **(event.fields or {}),
                 **item.linked,
@@ -333,7 +333,7 @@ class DetectionEngine:
             group = tuple(values.get(f) for f in dependent.entity)
             out.append(
                 Event(event.ts, source_id, group, None, event.file_uid, event.offset, event.path, event.line,
-                      event.log_kind, event.application, values or None)
+                      event.log_kind, event.application, values or None, arrival)
             )
         return out
 

@@ -25,6 +25,11 @@ from detector.model import Evidence, iso
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EVENT_ORDER = attrgetter("ts", "offset", "line")  # the total order of events (C-speed sort key)
 
+
+def arrival_order(event: "Event") -> tuple[int, int, int, str]:
+    """The order in which a chained scenario learns of events: by arrival, then event order."""
+    return (event.ts if event.arrival is None else event.arrival, event.ts, event.offset, event.line)
+
 Group = tuple[str | None, ...]
 
 
@@ -53,6 +58,9 @@ class Event(NamedTuple):
     log_kind: str
     application: str | None
     fields: dict[str, str] | None = None  # values of other fields of the line (entity links)
+    # when a chained scenario's finding handed the event over, in event time (its window's
+    # firing point, or the arrival of what extended it): None, at its own time
+    arrival: int | None = None
 
     @property
     def order(self) -> tuple[int, int, str]:
