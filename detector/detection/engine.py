@@ -220,6 +220,7 @@ class DetectionEngine:
     ) -> None:
         forwarded: dict[str, list[Event]] = {}
         touched: dict[str, OpenFinding] = {}
+        stored: dict[tuple[str, str], list[Peer]] = {}  # findings as stored before this batch, per entity value
         for sid in self.order:
             batch = events.get(sid, EventBatch.empty())
             extra = forwarded.pop(sid, None)
@@ -227,7 +228,7 @@ class DetectionEngine:
                 batch = batch.concat(EventBatch.of(_once_per_line(extra)))
             correlator = self.correlators[sid]
             if correlator.wait_us:
-                correlator.suppressed = self._suppression(store, touched, correlator.scenario)
+                correlator.suppressed = self._suppression(store, touched, stored, correlator.scenario)
             if final:
                 items, absorbed = correlator.flush(store, now, batch)
             else:
@@ -244,11 +245,13 @@ class DetectionEngine:
     # -- helpers -----------------------------------------------------------------------------
 
     def _suppression(
-        self, store: Store, touched: dict[str, OpenFinding], scenario: Scenario
+        self, store: Store, touched: dict[str, OpenFinding], stored: dict[tuple[str, str], list[Peer]], scenario: Scenario
     ) -> Callable[[dict[str, str], int, int], bool]:
         """Does a finding of a scenario suppressing `scenario` hold this entity at some time of
         [first, last]? Stored findings, and this batch's so far (suppressing scenarios run
-        first). Only overlap counts: a slow attack that speeds up is reported by both."""
+        first). Only overlap counts: a slow attack that speeds up is reported by both. The
+        batch writes its findings at its end, so the stored ones are read once per entity value
+        (`stored`), not once per window (1,500 queries on 1M lines of an exposed host)."""
         names = set(scenario.suppressed_by)
 
         def suppressed(entity: dict[str, str], first: int, last: int) -> bool:
@@ -257,10 +260,12 @@ class DetectionEngine:
                 for item in touched.values()
                 if item.finding.scenario_id in names and item.finding.entity == entity
             ]
-            field, value = next(iter(entity.items()))
+            key = next(iter(entity.items()))
+            if key not in stored:
+                stored[key] = store.findings_with_entity_value(*key)
             spans += [
                 (peer.scenario_id, to_us(peer.first_seen), to_us(peer.last_seen))
-                for peer in store.findings_with_entity_value(field, value)
+                for peer in stored[key]
                 if peer.scenario_id in names and peer.entity == entity
             ]
             return any(start <= last and first <= end for _, start, end in spans)
