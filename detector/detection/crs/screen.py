@@ -130,9 +130,16 @@ class SignatureTable:
         admitted = cells > 0
         unknown = np.flatnonzero(cells < 0)
         if len(unknown):
-            pending, first, inverse = np.unique(rows[unknown], return_index=True, return_inverse=True)
-            found = admits(self.requirements[column], signatures_[unknown][first])
-            admitted[unknown] = found[inverse]
+            # each pending row once, without a sort: a scratch slot per table row (rows are
+            # small dense integers), holding one value that has it
+            asked = rows[unknown]
+            slot = np.full(int(asked.max()) + 1, -1, dtype=np.int64)
+            slot[asked] = unknown
+            pending = np.flatnonzero(slot >= 0)
+            found = admits(self.requirements[column], signatures_[slot[pending]])
+            verdict = np.zeros(len(slot), dtype=bool)
+            verdict[pending] = found
+            admitted[unknown] = verdict[asked]
             with self._lock:  # the table may have grown meanwhile: write into the current one
                 self._cells[pending, column] = found
         return admitted
