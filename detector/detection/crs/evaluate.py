@@ -49,7 +49,11 @@ class Hits:
 
     @classmethod
     def empty(cls) -> "Hits":
-        return cls(_EMPTY_ROWS, pa.array([], pa.string()), [])
+        """One shared instance (never modified): most rules find nothing in most sources."""
+        return _NO_HITS
+
+
+_NO_HITS = Hits(_EMPTY_ROWS, pa.array([], pa.string()), [])
 
 
 def _taken(values: pa.Array, index: np.ndarray) -> pa.Array:

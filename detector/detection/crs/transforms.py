@@ -336,6 +336,7 @@ class TransformChains:
         rows = None if index is None else index(signature)
         self._chains: dict[tuple[str, ...], Staged] = {(): Staged(np.arange(len(values)), signature, rows)}
         self._scope = scope
+        self._memos: dict[str, _Memo] = {}  # per transformation: results by input position
 
     def get(self, chain: tuple[str, ...]) -> "Staged":
         """The values after `chain`, their signatures and (with `index`) their table rows."""
@@ -402,16 +403,77 @@ class TransformChains:
         where = self._lower(parent, everywhere) if name == "cmdLine" else parent.where
         if not len(rows):
             return Staged(where, parent.signature, parent.rows)
-        changed = TRANSFORMS[name](self.take(parent.where[rows]))
+        memo = self._memos.setdefault(name, _Memo())
+        source = parent.where[rows]
+        found, target, signature_, table_row = memo.find(source)
+        todo = np.flatnonzero(~found)
+        if len(todo):
+            target[todo], signature_[todo], table_row[todo] = self._transform(
+                name, source[todo], parent.signature[rows[todo]], None if parent.rows is None else parent.rows[rows[todo]]
+            )
+            memo.add(source[todo], target[todo], signature_[todo], table_row[todo])
         where = where.copy() if where is parent.where else where
-        where[rows] = self._store(changed)
+        where[rows] = target
         signature = parent.signature.copy()
-        signature[rows] = signatures(changed)
+        signature[rows] = signature_
         table_rows = None
         if parent.rows is not None and self._index is not None:
             table_rows = parent.rows.copy()
-            table_rows[rows] = self._index(signature[rows])
+            table_rows[rows] = table_row
         return Staged(where, signature, table_rows)
+
+    def _transform(self, name: str, source: np.ndarray, signature: np.ndarray,
+                   table_row: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """Transformation `name` of the strings at `source` (store positions, with their
+        signatures and table rows): where each result is, its signature and table row. A value
+        the transformation leaves as it was keeps its position (no copy, no new signature),
+        so later steps and other chains see the same position for the same string."""
+        before = self.take(source)
+        after = TRANSFORMS[name](before).cast(pa.string())
+        differs = ~mask_of(pc.equal(before, after))  # null (either side): stored, as before
+        target, signature = source.copy(), signature.copy()
+        rows = np.full(len(source), -1, dtype=np.int64) if table_row is None else table_row.copy()
+        moved = np.flatnonzero(differs)
+        if len(moved):
+            changed = after.filter(pa.array(differs))
+            target[moved] = self._store(changed)
+            signature[moved] = signatures(changed)
+            if table_row is not None and self._index is not None:
+                rows[moved] = self._index(signature[moved])
+        return target, signature, rows
+
+
+class _Memo:
+    """One transformation's results in a store, by input position: chains that reach the
+    same string (`t:urlDecodeUni` after a `t:utf8toUnicode` that changed nothing) transform
+    it once. Sorted arrays, looked up with searchsorted."""
+
+    def __init__(self) -> None:
+        self._source = np.zeros(0, dtype=np.int64)
+        self._target = np.zeros(0, dtype=np.int64)
+        self._signature = np.zeros(0, dtype=np.uint64)
+        self._row = np.zeros(0, dtype=np.int64)
+
+    def find(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per position: known?, and (where known) the result's position, signature, table row."""
+        at = np.searchsorted(self._source, source)
+        inside = at < len(self._source)
+        found = np.zeros(len(source), dtype=bool)
+        found[inside] = self._source[at[inside]] == source[inside]
+        hit = at[found]
+        target = np.zeros(len(source), dtype=np.int64)
+        signature = np.zeros(len(source), dtype=np.uint64)
+        row = np.zeros(len(source), dtype=np.int64)
+        target[found], signature[found], row[found] = self._target[hit], self._signature[hit], self._row[hit]
+        return found, target, signature, row
+
+    def add(self, source: np.ndarray, target: np.ndarray, signature: np.ndarray, row: np.ndarray) -> None:
+        keys = np.concatenate([self._source, source])
+        order = np.argsort(keys, kind="stable")
+        self._source = keys[order]
+        self._target = np.concatenate([self._target, target])[order]
+        self._signature = np.concatenate([self._signature, signature])[order]
+        self._row = np.concatenate([self._row, row])[order]
 
 
 @dataclass(frozen=True)
