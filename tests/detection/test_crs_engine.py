@@ -10,6 +10,7 @@ import binascii
 import random
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -155,11 +156,11 @@ def test_base64_decode_over_the_whole_array_matches_decoding_each_value():
 
 def test_the_verdict_cache_is_bounded_and_keeps_what_comes_back():
     cache = VerdictCache(limit=100)
-    cache.store(["hot"], [(1,)])
+    cache.store(pa.array(["hot"]), np.array([1]))
     for batch in range(20):
         fresh = [f"v{batch}-{i}" for i in range(60)]
-        assert cache.lookup(["hot"] + fresh) == [(1,)] + [None] * 60  # "hot" comes back every batch
-        cache.store(fresh, [()] * 60)
+        assert cache.lookup(pa.array(["hot"] + fresh)).tolist() == [1] + [-1] * 60  # "hot" comes back every batch
+        cache.store(pa.array(fresh), np.zeros(60, dtype=np.int32))
         assert len(cache) <= 2 * 100 + 60
 
 

@@ -241,12 +241,8 @@ class _Run:
             screen = self.evaluator.screen
             present = {name: self.view.source(name) for name in screen.sources}
             values = {name: s.values for name, s in present.items() if s is not None and len(s)}
-            for name, verdicts in screen.verdicts(values).items():
-                found: dict[int, np.ndarray] = {}
-                for i, verdict in enumerate(verdicts):
-                    for rule in verdict:
-                        found.setdefault(rule, np.zeros(len(verdicts), dtype=bool))[i] = True
-                self.firsts[name] = found
+            for name, ids in screen.verdicts(values).items():
+                self.firsts[name] = screen.masks(ids)
         return self.firsts.get(source.name, {})
 
     def rule(self, index: int, compiled: CompiledRule) -> RuleHit | None:

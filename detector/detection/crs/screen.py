@@ -15,13 +15,13 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from detector.detection.crs.charsets import Terms, admits, reduced
 from detector.detection.crs.transforms import TransformChains
 
 Verdict = tuple[int, ...]  # the rules whose first condition the value satisfies
 _SLICE = 16_384  # new values evaluated together at most
-_NO_HITS: Verdict = ()
 
 
 class FirstCondition(Protocol):
@@ -33,36 +33,64 @@ class FirstCondition(Protocol):
     def run(self, values: pa.Array) -> np.ndarray: ...
 
 
+class _Generation:
+    """Values (Arrow strings) and their verdict ids, looked up with Arrow's hash kernel."""
+
+    def __init__(self, keys: pa.Array, ids: np.ndarray) -> None:
+        self.keys = keys
+        self.ids = ids
+
+    def find(self, keys: pa.Array) -> np.ndarray:
+        """The id of each key, -1 where it is not here."""
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int32)
+        at = pc.index_in(keys, value_set=self.keys)
+        at = pc.fill_null(at, -1).to_numpy(zero_copy_only=False)
+        return np.where(at >= 0, self.ids[np.maximum(at, 0)], -1).astype(np.int32)
+
+    def plus(self, keys: pa.Array, ids: np.ndarray) -> "_Generation":
+        if not len(self.keys):
+            return _Generation(keys.cast(pa.string()), ids.astype(np.int32))
+        return _Generation(pa.concat_arrays([self.keys, keys.cast(pa.string())]), np.concatenate([self.ids, ids.astype(np.int32)]))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+_NO_GENERATION = _Generation(pa.array([], pa.string()), np.zeros(0, dtype=np.int32))
+
+
 class VerdictCache:
-    """value -> verdict for one variable, bounded in two generations: values seen again move to
-    the young one; when it is full it becomes the old one and the previous old one is dropped
-    (an LRU by count, without per-hit bookkeeping)."""
+    """value -> verdict id for one variable, bounded in two generations: values seen again
+    move to the young one; when it is full it becomes the old one and the previous old one is
+    dropped (an LRU by count, without per-hit bookkeeping). A whole column of values is looked
+    up at once (Arrow's `index_in`), never value by value in Python."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._young: dict[str, Verdict] = {}
-        self._old: dict[str, Verdict] = {}
+        self._young = _NO_GENERATION
+        self._old = _NO_GENERATION
+        self._lock = threading.Lock()  # the pipeline may score two batches at once
 
-    def lookup(self, keys: Sequence[str]) -> list[Verdict | None]:
-        young, old = self._young, self._old
-        out: list[Verdict | None] = []
-        for key in keys:
-            verdict = young.get(key)
-            if verdict is None:
-                verdict = old.get(key)
-                if verdict is not None:
-                    young[key] = verdict
-            out.append(verdict)
-        self._roll()
-        return out
+    def lookup(self, keys: pa.Array) -> np.ndarray:
+        """The verdict id of each key, -1 where it is not known."""
+        with self._lock:
+            young, old = self._young, self._old
+        ids = young.find(keys)
+        missing = np.flatnonzero(ids < 0)
+        if len(missing) and len(old):
+            again = old.find(keys.take(pa.array(missing, pa.int64())))
+            back = np.flatnonzero(again >= 0)
+            if len(back):
+                ids[missing[back]] = again[back]
+                self.store(keys.take(pa.array(missing[back], pa.int64())), again[back])
+        return ids
 
-    def store(self, keys: Sequence[str], verdicts: Sequence[Verdict]) -> None:
-        self._young.update(zip(keys, verdicts, strict=True))
-        self._roll()
-
-    def _roll(self) -> None:
-        if len(self._young) > self.limit:
-            self._old, self._young = self._young, {}
+    def store(self, keys: pa.Array, ids: np.ndarray) -> None:
+        with self._lock:
+            self._young = self._young.plus(keys, ids)
+            if len(self._young) > self.limit:
+                self._old, self._young = self._young, _NO_GENERATION
 
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
@@ -167,46 +195,91 @@ class Screen:
                     self.needed.setdefault(stage[:end], set()).update(numbers)
         self.table = SignatureTable([conds[rule].needs for rule in sorted(conds)])
         self.columns = {rule: column for column, rule in enumerate(sorted(conds))}
+        self._rule_of_column = np.array(sorted(conds), dtype=np.int64)
+        self._words = max(1, (len(conds) + 63) // 64)  # a verdict as a bit set over the columns
+        self._ids: dict[bytes, int] = {bytes(8 * self._words): 0}  # verdict bit set -> id
+        self._verdict_of: list[Verdict] = [()]  # id -> verdict
+        self._intern_lock = threading.Lock()
 
-    def verdicts(self, values: dict[str, pa.Array]) -> dict[str, list[Verdict]]:
-        """Per variable of `values` (its distinct values), the verdict of each value. The
-        pipeline may prepare two batches on two threads: the verdict caches tolerate it (a
-        value evaluated twice at worst), the signature table is built for it."""
+    def verdicts(self, values: dict[str, pa.Array]) -> dict[str, np.ndarray]:
+        """Per variable of `values` (its distinct values), the verdict id of each value
+        (`verdict`, `masks`). The pipeline may prepare two batches on two threads: the verdict
+        caches tolerate it (a value evaluated twice at worst), the signature table is built for it."""
         self.table.begin()
         try:
             return self._verdicts(values)
         finally:
             self.table.end()
 
-    def _verdicts(self, values: dict[str, pa.Array]) -> dict[str, list[Verdict]]:
-        found: dict[str, list[Verdict | None]] = {}
-        keys: dict[str, list[str]] = {}
-        unknown: dict[str, list[int]] = {}
+    def verdict(self, id_: int) -> Verdict:
+        return self._verdict_of[id_]
+
+    def masks(self, ids: np.ndarray) -> dict[int, np.ndarray]:
+        """Per rule whose first condition some value satisfies: which values (by position in `ids`)."""
+        if not len(ids):
+            return {}
+        present = np.flatnonzero(np.bincount(ids))
+        holders: dict[int, list[int]] = {}  # rule -> the verdict ids that hold it (few per batch)
+        for id_ in present[present > 0].tolist():
+            for rule in self._verdict_of[id_]:
+                holders.setdefault(rule, []).append(id_)
+        out: dict[int, np.ndarray] = {}
+        for rule, held in holders.items():
+            table = np.zeros(len(self._verdict_of), dtype=bool)
+            table[held] = True
+            out[rule] = table[ids]
+        return out
+
+    def _verdicts(self, values: dict[str, pa.Array]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unknown: dict[str, np.ndarray] = {}
         for source, distinct in values.items():
-            keys[source] = distinct.to_pylist()
-            found[source] = self.caches[source].lookup(keys[source])
-            unknown[source] = [i for i, verdict in enumerate(found[source]) if verdict is None]
-        pending = [source for source in values if unknown[source]]
+            found[source] = self.caches[source].lookup(distinct)
+            unknown[source] = np.flatnonzero(found[source] < 0)
+        pending = [source for source in values if len(unknown[source])]
         if pending:
             pooled = pa.concat_arrays([values[s].take(pa.array(unknown[s], pa.int64())) for s in pending])
             owner = np.repeat([self.sources.index(s) for s in pending], [len(unknown[s]) for s in pending])
-            hits: dict[int, Verdict] = {}
-            for start in range(0, len(pooled), _SLICE):  # bounded memory for a first, all-new batch
-                part = self._evaluate(pooled.slice(start, _SLICE), owner[start : start + _SLICE])
-                hits.update((start + i, verdict) for i, verdict in part.items())
+            ids = np.concatenate([  # bounded memory for a first, all-new batch
+                self._intern(self._evaluate(pooled.slice(start, _SLICE), owner[start : start + _SLICE]))
+                for start in range(0, len(pooled), _SLICE)
+            ])  # fmt: skip
             start = 0
             for source in pending:
                 todo = unknown[source]
-                verdicts = [hits.get(start + j, _NO_HITS) for j in range(len(todo))]
+                part = ids[start : start + len(todo)]
+                self.caches[source].store(pooled.slice(start, len(todo)), part)
+                found[source][todo] = part
                 start += len(todo)
-                self.caches[source].store([keys[source][i] for i in todo], verdicts)
-                row = found[source]
-                for i, verdict in zip(todo, verdicts, strict=True):
-                    row[i] = verdict
-        return found  # type: ignore[return-value]
+        return found
 
-    def _evaluate(self, values: pa.Array, owner: np.ndarray) -> dict[int, Verdict]:
-        """The verdicts of the values that satisfy any condition (by position in `values`)."""
+    def _intern(self, bits: np.ndarray) -> np.ndarray:
+        """The verdict id of each row of a bit set matrix (values x words); the distinct
+        verdicts of a slice are few, so they are named in Python, the values never are."""
+        ids = np.zeros(len(bits), dtype=np.int32)
+        rows = np.flatnonzero(bits.any(axis=1))
+        if not len(rows):
+            return ids
+        distinct, inverse = np.unique(bits[rows], axis=0, return_inverse=True)
+        named = np.array([self._id_of(row) for row in distinct], dtype=np.int32)
+        ids[rows] = named[inverse.reshape(-1)]
+        return ids
+
+    def _id_of(self, row: np.ndarray) -> int:
+        key = row.tobytes()
+        found = self._ids.get(key)
+        if found is None:
+            with self._intern_lock:
+                found = self._ids.get(key)
+                if found is None:
+                    columns = [w * 64 + b for w in range(self._words) for b in range(64) if int(row[w]) >> b & 1]
+                    found = len(self._verdict_of)
+                    self._verdict_of.append(tuple(int(r) for r in self._rule_of_column[columns]))
+                    self._ids[key] = found
+        return found
+
+    def _evaluate(self, values: pa.Array, owner: np.ndarray) -> np.ndarray:
+        """Per value, the conditions it satisfies as a bit set (values x words, bit = column)."""
         members: dict[tuple[int, ...], np.ndarray] = {}  # variables -> indices of their values
 
         def member_of(numbers: tuple[int, ...]) -> np.ndarray:
@@ -225,7 +298,7 @@ class Screen:
                 for stage in cond.stages():
                     chains.get(stage)
         chains.compact()
-        hits: dict[int, list[int]] = {}
+        bits = np.zeros((len(values), self._words), dtype=np.uint64)
         for rule, cond, owners in self.conditions:
             member = member_of(tuple(owners))
             if not len(member):
@@ -240,6 +313,6 @@ class Screen:
                 if cond.negated:
                     hit[member] = ~hit[member]
                 matched |= hit
-            for i in np.flatnonzero(matched).tolist():
-                hits.setdefault(i, []).append(rule)
-        return {i: tuple(rules) for i, rules in hits.items()}
+            column = self.columns[rule]
+            bits[matched, column >> 6] |= np.uint64(1 << (column & 63))
+        return bits
