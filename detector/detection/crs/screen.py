@@ -110,7 +110,8 @@ class SignatureTable:
         self.limit = limit
         self._keys = np.zeros(0, dtype=np.uint64)  # sorted signatures
         self._at = np.zeros(0, dtype=np.int64)  # their rows in `_cells`
-        self._cells = np.full((1024, len(requirements)), -1, dtype=np.int8)
+        self._cells = np.full((len(requirements), 1024), -1, dtype=np.int8)  # per condition, per row:
+        # one condition's cells are contiguous, so its look-up is a plain gather
         self._lock = threading.Lock()
         self._active = 0  # batches in flight
 
@@ -120,7 +121,7 @@ class SignatureTable:
         with self._lock:
             if self._active == 0 and len(self._keys) > self.limit:
                 self._keys, self._at = self._keys[:0], self._at[:0]
-                self._cells = np.full((1024, self._cells.shape[1]), -1, dtype=np.int8)
+                self._cells = np.full((self._cells.shape[0], 1024), -1, dtype=np.int8)
             self._active += 1
 
     def end(self) -> None:
@@ -141,9 +142,9 @@ class SignatureTable:
 
     def _add(self, new: np.ndarray) -> None:
         first = len(self._keys)
-        if first + len(new) > len(self._cells):
-            grown = np.full((2 * (first + len(new)), self._cells.shape[1]), -1, dtype=np.int8)
-            grown[: len(self._cells)] = self._cells
+        if first + len(new) > self._cells.shape[1]:
+            grown = np.full((self._cells.shape[0], 2 * (first + len(new))), -1, dtype=np.int8)
+            grown[:, : self._cells.shape[1]] = self._cells
             self._cells = grown
         keys = np.concatenate([self._keys, new])
         order = np.argsort(keys, kind="stable")
@@ -151,10 +152,11 @@ class SignatureTable:
         self._at = np.concatenate([self._at, np.arange(first, first + len(new))])[order]
 
     def admitted(self, column: int, signatures_: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Per value (its signature, at `rows`): may it match condition `column`?"""
+        """Per value (its table row at `rows`; `signatures_[i]` the signature of the value at
+        `rows[i]`): may it match condition `column`?"""
         if self.everything[column]:
             return np.ones(len(rows), dtype=bool)
-        cells = self._cells[rows, column]
+        cells = self._cells[column][rows]
         admitted = cells > 0
         unknown = np.flatnonzero(cells < 0)
         if len(unknown):
@@ -169,7 +171,7 @@ class SignatureTable:
             verdict[pending] = found
             admitted[unknown] = verdict[asked]
             with self._lock:  # the table may have grown meanwhile: write into the current one
-                self._cells[pending, column] = found
+                self._cells[column, pending] = found
         return admitted
 
 
@@ -299,6 +301,7 @@ class Screen:
                     chains.get(stage)
         chains.compact()
         bits = np.zeros((len(values), self._words), dtype=np.uint64)
+        gathered: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
         for rule, cond, owners in self.conditions:
             member = member_of(tuple(owners))
             if not len(member):
@@ -306,7 +309,10 @@ class Screen:
             matched = np.zeros(len(values), dtype=bool)
             for stage in cond.stages():  # multiMatch: any stage of the chain (negated: any that fails)
                 staged = chains.get(stage)
-                admitted = member[self.table.admitted(self.columns[rule], staged.signature[member], staged.rows[member])]
+                key = (stage, tuple(owners))  # rules reading the same variables through one chain
+                if key not in gathered:
+                    gathered[key] = (staged.signature[member], staged.rows[member])
+                admitted = member[self.table.admitted(self.columns[rule], *gathered[key])]
                 hit = np.zeros(len(values), dtype=bool)
                 if len(admitted):
                     hit[admitted] = cond.run(chains.take(staged.where[admitted]))

@@ -58,10 +58,10 @@ class CrsStage:
         if not len(over) or not {"log.file.path", "log.offset", "log.original"} <= set(frame.columns):
             return
         details = row_details(result, set(over.tolist()))
-        paths, offsets, lines = (frame[c].to_numpy(dtype=object) for c in ("log.file.path", "log.offset", "log.original"))
+        paths, offsets, lines = (frame[c].iloc[over].tolist() for c in ("log.file.path", "log.offset", "log.original"))  # those rows only
         with self._lock:  # enrich may run on two threads (the pipeline's read-ahead)
-            for row in over.tolist():
-                self.recent[(paths[row], int(offsets[row]), lines[row])] = {"score": int(result.scores[row]), "rules": details[row]}
+            for i, row in enumerate(over.tolist()):
+                self.recent[(paths[i], int(offsets[i]), lines[i])] = {"score": int(result.scores[row]), "rules": details[row]}
             while len(self.recent) > _RECENT:
                 self.recent.popitem(last=False)
 
