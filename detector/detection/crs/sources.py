@@ -148,6 +148,7 @@ class RequestView:
             self._target_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         self._sources: dict[str, Source | None] = {}
         self._target_parts: tuple[pa.Array, pa.Array] | None = None
+        self._argument_parts: tuple[pa.Array, pa.Array, np.ndarray, np.ndarray, pa.Array] | None = None
         self.has_column = {name: column in frame.columns for name, column in HEADER_COLUMNS.items()}
 
     def source(self, name: str) -> Source | None:
@@ -202,8 +203,16 @@ class RequestView:
         return self._arguments(name, query)
 
     def _arguments(self, name: str, query: pa.Array) -> Source:
-        """ARGS / ARGS_NAMES: the query of each distinct target split and decoded once, then
-        repeated for every request with that target."""
+        """ARGS / ARGS_NAMES: the query of each distinct target split and decoded once (for
+        both), then repeated for every request with that target."""
+        if self._argument_parts is None:
+            self._argument_parts = self._split_arguments(query)
+        names, args, items, rows, keys = self._argument_parts
+        return _recode(name, args if name == "ARGS" else names, items, rows, keys)
+
+    def _split_arguments(self, query: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray, np.ndarray, pa.Array]:
+        """(names, values) of the distinct targets' arguments, and per element (argument of a
+        request) its item, row and key."""
         valid = np.flatnonzero(mask_of(pc.is_valid(query)))
         names, args, owner = _pairs(pc.split_pattern(query.take(pa.array(valid)), "&"), np.arange(len(valid)), "=", decode=True)
         counts = np.zeros(len(self._targets), dtype=np.int64)
@@ -214,7 +223,7 @@ class RequestView:
         items = _ragged(starts[self._target_codes], per_request)
         rows = np.repeat(self.rows, per_request)
         keys = names.take(pa.array(items))
-        return _recode(name, args if name == "ARGS" else names, items, rows, keys)
+        return names, args, items, rows, keys
 
     def _from_request_line(self, name: str) -> Source | None:
         method = self._column(METHOD)
@@ -224,14 +233,31 @@ class RequestView:
             return _encode(name, *method)
         version = _string(self.frame, VERSION)
         version = pa.nulls(self.n, pa.string()) if version is None else version
-        protocol = pc.binary_join_element_wise("HTTP/", version.take(pa.array(self.rows)), "")
+        versions = pc.dictionary_encode(version.take(pa.array(self.rows)))  # a few distinct versions
+        protocols = pc.binary_join_element_wise("HTTP/", versions.dictionary, "")
+        protocol_codes = pc.fill_null(versions.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         if name == "REQUEST_PROTOCOL":
-            return _encode(name, *_present(protocol, self.rows))
-        method_all = _string(self.frame, METHOD).take(pa.array(self.rows))  # type: ignore[union-attr]
-        targets = self._targets.take(pa.array(self._target_codes))  # type: ignore[union-attr]
-        line = pc.binary_join_element_wise(method_all, targets, " ")
-        line = pc.coalesce(pc.binary_join_element_wise(line, protocol, " "), line)
-        return _encode(name, *_present(line, self.rows))
+            present = protocol_codes >= 0
+            return _recode(name, protocols, protocol_codes[present], self.rows[present])
+        return self._request_line(name, protocols, protocol_codes)
+
+    def _request_line(self, name: str, protocols: pa.Array, protocol_codes: np.ndarray) -> Source:
+        """`METHOD TARGET PROTOCOL` built once per distinct (method, target, protocol) of the
+        batch, not once per request (the strings are long; requests repeat them)."""
+        methods = pc.dictionary_encode(_string(self.frame, METHOD).take(pa.array(self.rows)))  # type: ignore[union-attr]
+        method_codes = pc.fill_null(methods.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        present = method_codes >= 0  # no method: no request line
+        width_m, width_p = len(methods.dictionary) + 1, len(protocols) + 1
+        combined = (self._target_codes * width_m + method_codes + 1) * width_p + protocol_codes + 1
+        combos, inverse = np.unique(combined[present], return_inverse=True)
+        target, rest = np.divmod(combos, width_m * width_p)
+        method, protocol = np.divmod(rest, width_p)
+        method_of = methods.dictionary.take(pa.array(method - 1))
+        target_of = self._targets.take(pa.array(target))  # type: ignore[union-attr]
+        protocol_of = protocols.take(pa.array(protocol - 1, pa.int64(), mask=protocol == 0))
+        line = pc.binary_join_element_wise(method_of, target_of, " ")
+        line = pc.coalesce(pc.binary_join_element_wise(line, protocol_of, " "), line)
+        return _recode(name, line, inverse.reshape(-1), self.rows[present])
 
     def _cookies(self, name: str) -> Source | None:
         column = next((c for c in COOKIE_COLUMNS if c in self.frame.columns), None)
