@@ -317,8 +317,12 @@ class _Run:
         in order."""
         found: dict[int, list[pa.Array]] = {}
         stages = cond.stages()
+        # one extraction over every piece's values: pyarrow compiles the pattern at each call
+        every = _extract(pa.concat_arrays([p.values.cast(pa.string()) for p in pieces]), cond.capture)  # type: ignore[arg-type]
+        start = 0
         for piece in pieces:
-            groups = _extract(piece.values, cond.capture)  # type: ignore[arg-type]
+            groups = {g: v.slice(start, len(piece.values)) for g, v in every.items()}
+            start += len(piece.values)
             if len(stages) > 1 and piece.raw is not None:
                 for stage in reversed(stages[:-1]):
                     missing = np.flatnonzero(~mask_of(pc.is_valid(groups[0])))
