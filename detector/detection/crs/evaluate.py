@@ -341,6 +341,8 @@ class _Run:
         source = self.view.source(name)
         if source is None or not len(source):
             return Hits.empty()
+        if first is not None and first not in self.first_hits(source):
+            return Hits.empty()  # no value satisfies it: skip the key selection (a kernel per key)
         selected = None if key is None else key_filter(source, key)
         for drop in drops:
             keep = ~key_filter(source, drop)

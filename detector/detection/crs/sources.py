@@ -215,8 +215,7 @@ class RequestView:
         request) its item, row and key."""
         valid = np.flatnonzero(mask_of(pc.is_valid(query)))
         names, args, owner = _pairs(pc.split_pattern(query.take(pa.array(valid)), "&"), np.arange(len(valid)), "=", decode=True)
-        counts = np.zeros(len(self._targets), dtype=np.int64)
-        np.add.at(counts, valid[owner], 1)
+        counts = np.bincount(valid[owner], minlength=len(self._targets)).astype(np.int64)
         starts = np.zeros(len(self._targets), dtype=np.int64)
         starts[valid] = np.searchsorted(owner, np.arange(len(valid)))
         per_request = counts[self._target_codes]
