@@ -108,3 +108,23 @@ def test_repeated_lines_are_classified_once_with_the_result_of_each(monkeypatch:
     assert once.columns.keys() == each.columns.keys()
     for name, column in each.columns.items():
         assert once.columns[name].equals(column), name
+
+
+def test_one_message_from_several_programs_is_classified_per_program(monkeypatch: pytest.MonkeyPatch):
+    """Distinct rows are (message, program) pairs: the same text from sshd and from a program
+    no service owns, repeated, gets each program's own result."""
+    from detector.parsing.catalog import classify_messages
+    from detector.parsing.catalog import evaluate
+
+    text = "Failed password for root from 203.0.113.7 port 52311 ssh2"
+    rows = [(text, "sshd"), (text, "myapp"), ("session closed for user root", "sshd"), (text, None)] * 50
+    message, program = (pa.array(list(column), pa.string()) for column in zip(*rows))
+    assert evaluate._distinct_rows(message, program, None) is not None
+    once = classify_messages(message, program)
+    assert once.columns["event.action"].to_pylist()[:4] == ["ssh-failed-password", None, None, None]
+    monkeypatch.setattr(evaluate, "DISTINCT_SHARE", 0.0)
+    each = classify_messages(message, program)
+    assert once.matched.tolist() == each.matched.tolist()
+    assert once.dataset.equals(each.dataset)
+    for name, column in each.columns.items():
+        assert once.columns[name].equals(column), name
