@@ -53,13 +53,17 @@ class _Claims:
         self.rows.append(rows)
         self.values.append(values)
 
-    def columns(self, names: frozenset[str]) -> dict[str, pa.Array]:
-        """Full-length columns for `names` (null where no template set them)."""
+    def columns(self, names: frozenset[str], spread: np.ndarray | None = None) -> dict[str, pa.Array]:
+        """Full-length columns for `names` (null where no template set them); with `spread`,
+        row i of each column is row spread[i] of the claims (one take, not two)."""
         names = names | {name for values in self.values for name in values}
+        length = self.length if spread is None else len(spread)
         if not self.rows:
-            return {name: pa.nulls(self.length, ECS_FIELDS.get(name, pa.string())) for name in sorted(names)}
+            return {name: pa.nulls(length, ECS_FIELDS.get(name, pa.string())) for name in sorted(names)}
         position = np.full(self.length, -1, dtype=np.int64)
         position[np.concatenate(self.rows)] = np.arange(sum(len(rows) for rows in self.rows))
+        if spread is not None:
+            position = position[spread]
         missing = position < 0
         where = pa.array(np.where(missing, 0, position), mask=missing)
         columns = {}
@@ -67,9 +71,9 @@ class _Claims:
             kind = ECS_FIELDS.get(name, pa.string())
             present = [values.get(name) for values in self.values]
             if all(value is None for value in present):
-                columns[name] = pa.nulls(self.length, kind)
+                columns[name] = pa.nulls(length, kind)
             elif all(value is None or isinstance(value, str) for value in present):
-                columns[name] = self._constants(name, present, kind)
+                columns[name] = self._constants(present, kind, spread)
             else:
                 parts = [self._piece(value, len(rows), kind) for rows, value in zip(self.rows, present, strict=True)]
                 columns[name] = pa.concat_arrays(parts).take(where)
@@ -83,7 +87,7 @@ class _Claims:
             return pa.repeat(pa.scalar(int(value) if pa.types.is_integer(kind) else value, kind), count)
         return value.cast(kind)
 
-    def _constants(self, name: str, present: list[str | None], kind: pa.DataType) -> pa.Array:
+    def _constants(self, present: list[str | None], kind: pa.DataType, spread: np.ndarray | None) -> pa.Array:
         """A column whose every piece is one value: codes in numpy, one take from a tiny array."""
         words = sorted({value for value in present if value is not None})
         codes = np.full(self.length, len(words), dtype=np.int64)
@@ -91,7 +95,7 @@ class _Claims:
             if value is not None:
                 codes[rows] = words.index(value)
         values = [int(word) for word in words] if pa.types.is_integer(kind) else words
-        return pa.array([*values, None], kind).take(pa.array(codes))
+        return pa.array([*values, None], kind).take(pa.array(codes if spread is None else codes[spread]))
 
 
 def prefilter_pattern(templates: tuple[Template, ...]) -> str:
@@ -301,19 +305,13 @@ def classify(
         return _classify(services, prefilters, message, process, log_format)
     first, inverse = distinct
     pick = pa.array(first)
-    once = _classify(
+    return _classify(
         services,
         prefilters,
         message.take(pick),
         process.take(pick) if process is not None else None,
         log_format.take(pick) if log_format is not None else None,
-    )
-    back = pa.array(inverse)
-    return Classified(
-        columns={name: column.take(back) for name, column in once.columns.items()},
-        kind=once.kind.take(back),
-        dataset=once.dataset.take(back),
-        matched=once.matched[inverse],
+        spread=inverse,
     )
 
 
@@ -362,9 +360,11 @@ def _first_rows(codes: np.ndarray) -> np.ndarray:
 
 def _classify(
     services: tuple[Service, ...], prefilters: tuple[str, ...], message: pa.Array, process: pa.Array | None,
-    log_format: pa.Array | None,
+    log_format: pa.Array | None, spread: np.ndarray | None = None,
 ) -> Classified:
-    """Every row on its own (`classify` hands it the distinct rows of a repetitive batch)."""
+    """Every row on its own (`classify` hands it the distinct rows of a repetitive batch, and
+    in `spread` the distinct row of each of the batch's rows, to build the batch's columns
+    from)."""
     length = len(message)
     claims = _Claims(length)
     kinds = np.full(length, -1, dtype=np.int64)
@@ -387,9 +387,12 @@ def _classify(
             hit = _match_service(service, rows, message, heads[rows], claims, kinds, prefilters[index])
             dataset[hit[dataset[hit] < 0]] = index
     names = pa.array([s.name for s in services] + [None], pa.string())
+    matched = claims.claimed
+    if spread is not None:
+        kinds, dataset, matched = kinds[spread], dataset[spread], matched[spread]
     return Classified(
-        columns=claims.columns(frozenset(fields)),
+        columns=claims.columns(frozenset(fields), spread),
         kind=_KINDS.take(pa.array(np.where(kinds >= 0, kinds, len(LOG_KINDS)))),
         dataset=names.take(pa.array(np.where(dataset >= 0, dataset, len(services)))),
-        matched=claims.claimed,
+        matched=matched,
     )
