@@ -51,6 +51,13 @@ def test_literal_prefix_stops_at_the_first_variable_part():
     assert literal_prefixes(r"(?:x|(?:y|z)w)") == ("x", "yw", "zw")
     assert literal_prefixes(r" *x") == ()
     assert literal_prefixes(r"(?:a(?:b|c)|d)x") == ("a", "dx")
+    # a literal start is extended by the group right after it
+    assert literal_prefixes(r"Failed (?:password|none) for") == ("Failed password for", "Failed none for")
+    assert literal_prefixes(r"a(?:b|c(?:d|e)f)?g") == ("abg", "ac", "ag")
+    assert literal_prefixes(r"a(?:[)|]x|y)z") == ("a",)  # an alternative without a literal start
+    assert literal_prefixes(r"a(?:\)|[]|(]x|y)z") == ("a",)  # `|`, `(`, `)` inside a class
+    assert literal_prefixes(r"a(?:\)|y)z") == ("a)z", "ayz")
+    assert literal_prefixes(r"a(?:b|c)*d") == ("a",)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,10 @@ from detector.schema import ECS_FIELDS, INTEGER_FIELDS, LOG_KINDS
 
 _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z0-9_]+>")
 _KINDS = pa.array([*LOG_KINDS, None], pa.string())
-PREFIX_BYTES = 8
+#: Bytes of a message's start the literal-prefix screen compares (two words): `Disconnected
+#: from` and `Disconnecting user` differ only in their 11th byte.
+PREFIX_BYTES = 16
+_WORDS = PREFIX_BYTES // 8
 #: Columns a classified batch always has (a service's other fields only when it saw lines).
 BASE_FIELDS = ("event.action", "event.outcome", "event.category", "user.name", "source.ip", "source.port")
 #: ECS says these are lower case (`tcp`, not the `TCP` of a kernel log).
@@ -132,28 +135,35 @@ def _values(template: Template, captures: dict[str, pa.Array], ok: np.ndarray) -
 
 
 def first_bytes(text: pa.Array) -> np.ndarray:
-    """The first PREFIX_BYTES bytes of every value packed big-endian into a uint64 (zero-padded),
-    so that testing a literal prefix is one numpy comparison instead of a pass over the text."""
+    """The first PREFIX_BYTES bytes of every value packed big-endian into uint64 words (one row
+    per value, zero-padded), so that testing a literal prefix is a numpy comparison or two
+    instead of a pass over the text."""
     offsets = string_offsets(text).astype(np.int64)
     data = text.buffers()[2]
     length = len(text)
     if data is None or length == 0:
-        return np.zeros(length, dtype=np.uint64)
+        return np.zeros((length, _WORDS), dtype=np.uint64)
     raw = np.frombuffer(data, dtype=np.uint8)
     if len(raw) == 0:
-        return np.zeros(length, dtype=np.uint64)
+        return np.zeros((length, _WORDS), dtype=np.uint64)
     starts, sizes = offsets[:-1], np.diff(offsets)
     columns = np.arange(PREFIX_BYTES)
     heads = raw[np.minimum(starts[:, None] + columns, len(raw) - 1)]
     heads[columns >= sizes[:, None]] = 0
-    return np.ascontiguousarray(heads).view(">u8").ravel().astype(np.uint64)
+    return np.ascontiguousarray(heads).view(">u8").astype(np.uint64)
 
 
-def _prefix_key(prefix: str) -> tuple[np.uint64, np.uint64]:
+
+def _prefix_key(prefix: str) -> list[tuple[int, np.uint64, np.uint64]]:
+    """(word, key, mask) of each word the prefix's first PREFIX_BYTES bytes reach into."""
     head = prefix.encode("utf-8")[:PREFIX_BYTES]
-    key = int.from_bytes(head.ljust(PREFIX_BYTES, b"\0"), "big")
-    mask = int.from_bytes((b"\xff" * len(head)).ljust(PREFIX_BYTES, b"\0"), "big")
-    return np.uint64(key), np.uint64(mask)
+    keys = []
+    for word in range(0, len(head), 8):
+        part = head[word : word + 8]
+        key = int.from_bytes(part.ljust(8, b"\0"), "big")
+        mask = int.from_bytes((b"\xff" * len(part)).ljust(8, b"\0"), "big")
+        keys.append((word // 8, np.uint64(key), np.uint64(mask)))
+    return keys
 
 
 def _candidates(
@@ -166,9 +176,11 @@ def _candidates(
         return open_rows & prefiltered()
     hit = np.zeros(len(heads), dtype=bool)
     for prefix in template.prefixes:
-        key, mask = _prefix_key(prefix)
-        hit |= (heads & mask) == key
-    return open_rows & hit
+        same = open_rows.copy()
+        for word, key, mask in _prefix_key(prefix):
+            same &= (heads[:, word] & mask) == key
+        hit |= same
+    return hit
 
 
 def _match_service(

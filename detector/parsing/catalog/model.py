@@ -105,6 +105,11 @@ class Service:
 
 def literal_prefix(pattern: str) -> str:
     """The literal text a regex must start with (`Failed ` of `Failed (?:password|...)`)."""
+    return _literal_run(pattern)[0]
+
+
+def _literal_run(pattern: str) -> tuple[str, int]:
+    """(the literal text a regex starts with, how many pattern characters spell it)."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -120,7 +125,7 @@ def literal_prefix(pattern: str) -> str:
             break
         out.append(char)
         i += step
-    return "".join(out)
+    return "".join(out), i
 
 
 def _top_level_alternatives(group: str) -> list[str] | None:
@@ -156,10 +161,17 @@ def _top_level_alternatives(group: str) -> list[str] | None:
 
 def literal_prefixes(pattern: str, depth: int = 0) -> tuple[str, ...]:
     """Literal texts one of which every match must start with: the literal prefix, or one per
-    alternative of a leading `(?:a|b)` group; () when some match could start with anything."""
-    single = literal_prefix(pattern)
+    alternative of a leading `(?:a|b)` group; () when some match could start with anything.
+
+    A pattern that starts with a literal has it extended by the literal start of each
+    alternative of a `(?:a|b)` group right after it (`Accepted password for `, `Accepted
+    keyboard-interactive` rather than `Accepted `): the evaluator screens on 16 bytes."""
+    single, used = _literal_run(pattern)
     if single:
-        return (single,)
+        following = _group_alternatives(pattern[used:]) if depth == 0 else None
+        if not following or not all(_literal_run(alternative)[0] for alternative in following):
+            return (single,)
+        return tuple(dict.fromkeys(single + _literal_run(alternative)[0] for alternative in following))
     alternatives = _top_level_alternatives(pattern)
     if not alternatives or depth > 3:
         return ()
@@ -170,6 +182,43 @@ def literal_prefixes(pattern: str, depth: int = 0) -> tuple[str, ...]:
             return ()
         found.extend(prefixes)
     return tuple(dict.fromkeys(found))
+
+
+def _group_alternatives(pattern: str) -> list[str] | None:
+    """The patterns a leading `(?:a|b)` group expands to (`a` + rest, `b` + rest, and rest when
+    the group is optional), reading escapes and character classes; None when the pattern has
+    no such group or it repeats."""
+    if not pattern.startswith("(?:"):
+        return None
+    depth, start, parts, i = 0, 3, [], 3
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":  # a class: `]` right after `[` or `[^` is a member
+            i += 2 if pattern.startswith("[^", i) else 1
+            i += 1 if pattern[i : i + 1] == "]" else 0
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif char == "(":
+            depth += 1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        elif char == ")":
+            if depth == 0:
+                parts.append(pattern[start:i])
+                following = pattern[i + 1 : i + 2]
+                if following in ("*", "+", "{"):
+                    return None
+                if following == "?":
+                    rest = pattern[i + 2 :]
+                    return [part + rest for part in parts] + [rest] if not rest.startswith("?") else None
+                return [part + pattern[i + 1 :] for part in parts]
+            depth -= 1
+        i += 1
+    return None
 
 
 def compile_template(text: str, where: str) -> tuple[str, tuple[tuple[str, str], ...]]:
