@@ -135,3 +135,22 @@ def test_one_message_from_several_programs_is_classified_per_program(monkeypatch
     assert once.dataset.equals(each.dataset)
     for name, column in each.columns.items():
         assert once.columns[name].equals(column), name
+
+
+def test_a_capture_that_is_no_address_leaves_its_row_to_the_next_template(tmp_path: Path):
+    """Addresses are checked once per service after its templates ran; a failed check runs the
+    service again template by template, so the row goes where the row-by-row check sends it."""
+    from detector.parsing.catalog.evaluate import classify, prefilter_pattern
+
+    path = tmp_path / "login.yaml"
+    path.write_text(
+        "service: login\nprograms: [login]\ntemplates:\n"
+        "  - {match: 'login from %{ip}$', action: by-address, outcome: success, sample: 'login from 10.0.0.1'}\n"
+        "  - {match: 'login from %{word:source.domain}$', action: by-name, outcome: success, sample: 'login from h'}\n"
+    )
+    services = (load_service(path),)
+    messages = ["login from 10.0.0.1", "login from 999.0.0.1", "login from host.example", "login from 2001:db8::1"]
+    result = classify(services, (prefilter_pattern(services[0].templates),), pa.array(messages), pa.array(["login"] * 4))
+    assert result.columns["event.action"].to_pylist() == ["by-address", "by-name", "by-name", "by-address"]
+    assert result.columns["source.ip"].to_pylist() == ["10.0.0.1", None, None, "2001:db8::1"]
+    assert result.columns["source.domain"].to_pylist() == [None, "999.0.0.1", "host.example", None]
