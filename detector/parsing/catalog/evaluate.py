@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.parsing.arrowtext import as_string_array, mask_of, string_offsets, to_int, valid_mask
+from detector.parsing.catalog.extract import extract
 from detector.parsing.catalog.model import IPV4, STRICT_IP, Service, Template
 from detector.schema import ECS_FIELDS, INTEGER_FIELDS, LOG_KINDS
 
@@ -274,8 +275,7 @@ def _run_templates(
         index = np.flatnonzero(candidate)
         subset = text.take(pa.array(rows[index] if whole else index))
         if template.groups:
-            match = pc.extract_regex(subset, template.pattern)
-            ok = valid_mask(match) if match.null_count else np.ones(len(index), dtype=bool)
+            match, ok = extract(subset, template.pattern)
             captures = _captures(template, match)
         else:  # nothing to capture: the DFA alone answers, several times faster
             ok, captures = mask_of(pc.match_substring_regex(subset, template.pattern)), {}
