@@ -98,7 +98,7 @@ def test_repeated_lines_are_classified_once_with_the_result_of_each(monkeypatch:
     import random
 
     from detector.parsing.catalog import classify_messages
-    from detector.parsing.catalog import evaluate
+    from detector.parsing.catalog import distinct
 
     parsed = parse_any(pa.array([t.sample for t in TEMPLATES]), None, CTX).result.table
     samples = list(zip(*(parsed.column(name).to_pylist() for name in ("message", "process.name", "log.format"))))
@@ -106,9 +106,9 @@ def test_repeated_lines_are_classified_once_with_the_result_of_each(monkeypatch:
     rows = [samples[i % len(samples)] for i in range(len(samples) * 12)]
     random.Random(7).shuffle(rows)
     message, program, formats = (pa.array(list(column), pa.string()) for column in zip(*rows))
-    assert evaluate._distinct_rows(message, program, formats) is not None  # the distinct path is taken
+    assert distinct.distinct_rows(message, program, formats) is not None  # the distinct path is taken
     once = classify_messages(message, program, formats)
-    monkeypatch.setattr(evaluate, "DISTINCT_SHARE", 0.0)  # every row classified on its own
+    monkeypatch.setattr(distinct, "DISTINCT_SHARE", 0.0)  # every row classified on its own
     each = classify_messages(message, program, formats)
     assert once.matched.tolist() == each.matched.tolist() and once.matched.any()
     assert once.kind.equals(each.kind) and once.dataset.equals(each.dataset)
@@ -121,15 +121,15 @@ def test_one_message_from_several_programs_is_classified_per_program(monkeypatch
     """Distinct rows are (message, program) pairs: the same text from sshd and from a program
     no service owns, repeated, gets each program's own result."""
     from detector.parsing.catalog import classify_messages
-    from detector.parsing.catalog import evaluate
+    from detector.parsing.catalog import distinct
 
     text = "Failed password for root from 203.0.113.7 port 52311 ssh2"
     rows = [(text, "sshd"), (text, "myapp"), ("session closed for user root", "sshd"), (text, None)] * 50
     message, program = (pa.array(list(column), pa.string()) for column in zip(*rows))
-    assert evaluate._distinct_rows(message, program, None) is not None
+    assert distinct.distinct_rows(message, program, None) is not None
     once = classify_messages(message, program)
     assert once.columns["event.action"].to_pylist()[:4] == ["ssh-failed-password", None, None, None]
-    monkeypatch.setattr(evaluate, "DISTINCT_SHARE", 0.0)
+    monkeypatch.setattr(distinct, "DISTINCT_SHARE", 0.0)
     each = classify_messages(message, program)
     assert once.matched.tolist() == each.matched.tolist()
     assert once.dataset.equals(each.dataset)

@@ -7,24 +7,22 @@ matches a row claims it (catalog order).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.parsing.arrowtext import as_string_array, mask_of, string_offsets, to_int, valid_mask
+from detector.parsing.arrowtext import as_string_array, mask_of, to_int, valid_mask
+from detector.parsing.catalog.addresses import addresses_ok
+from detector.parsing.catalog.distinct import distinct_rows
 from detector.parsing.catalog.extract import extract
-from detector.parsing.catalog.model import IPV4, STRICT_IP, Service, Template
+from detector.parsing.catalog.model import Service, Template
+from detector.parsing.catalog.screen import candidates, first_bytes
 from detector.schema import ECS_FIELDS, INTEGER_FIELDS, LOG_KINDS
 
 _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z0-9_]+>")
 _KINDS = pa.array([*LOG_KINDS, None], pa.string())
-#: Bytes of a message's start the literal-prefix screen compares (two words): `Disconnected
-#: from` and `Disconnecting user` differ only in their 11th byte.
-PREFIX_BYTES = 16
-_WORDS = PREFIX_BYTES // 8
 #: Columns a classified batch always has (a service's other fields only when it saw lines).
 BASE_FIELDS = ("event.action", "event.outcome", "event.category", "user.name", "source.ip", "source.port")
 #: ECS says these are lower case (`tcp`, not the `TCP` of a kernel log).
@@ -129,33 +127,6 @@ def _captures(template: Template, match: pa.StructArray) -> dict[str, pa.Array]:
     return fields
 
 
-STRICT_IPV4 = "^" + IPV4 + "$"
-#: Address captures are checked per distinct value from this many rows on (an attacker's
-#: address repeats: on auth-attack 1M the check cost 0.11 s row by row).
-DISTINCT_ADDRESSES_FROM = 256
-
-
-def _addresses(values: pa.Array) -> np.ndarray:
-    """Per row: null, or an address by the full grammar (STRICT_IP)."""
-    valid = valid_mask(values)
-    if len(values) < DISTINCT_ADDRESSES_FROM:
-        return ~valid | _strict_ip(values)
-    encoded = pc.dictionary_encode(values)
-    good = _strict_ip(encoded.dictionary)
-    if not len(good):
-        return ~valid
-    codes = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
-    return ~valid | good[codes]
-
-
-def _strict_ip(values: pa.Array) -> np.ndarray:
-    """STRICT_IP per value; without a `:` in sight only its IPv4 branch can match, and that
-    pattern compiles in a third of the time (it is compiled per call, 16 calls a batch)."""
-    if not mask_of(pc.match_substring(values, ":")).any():
-        return mask_of(pc.match_substring_regex(values, STRICT_IPV4))
-    return mask_of(pc.match_substring_regex(values, STRICT_IP))
-
-
 def _values(template: Template, captures: dict[str, pa.Array], ok: np.ndarray) -> dict[str, pa.Array | str]:
     """What the template sets on the rows where `ok`: captured arrays, and constants as text."""
     selector = None if ok.all() else pa.array(ok)
@@ -169,55 +140,6 @@ def _values(template: Template, captures: dict[str, pa.Array], ok: np.ndarray) -
     if template.category:
         fields["event.category"] = template.category
     return fields
-
-
-def first_bytes(text: pa.Array) -> np.ndarray:
-    """The first PREFIX_BYTES bytes of every value packed big-endian into uint64 words (one row
-    per value, zero-padded), so that testing a literal prefix is a numpy comparison or two
-    instead of a pass over the text."""
-    offsets = string_offsets(text).astype(np.int64)
-    data = text.buffers()[2]
-    length = len(text)
-    if data is None or length == 0:
-        return np.zeros((length, _WORDS), dtype=np.uint64)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    if len(raw) == 0:
-        return np.zeros((length, _WORDS), dtype=np.uint64)
-    starts, sizes = offsets[:-1], np.diff(offsets)
-    columns = np.arange(PREFIX_BYTES)
-    heads = raw[np.minimum(starts[:, None] + columns, len(raw) - 1)]
-    heads[columns >= sizes[:, None]] = 0
-    return np.ascontiguousarray(heads).view(">u8").astype(np.uint64)
-
-
-
-def _prefix_key(prefix: str) -> list[tuple[int, np.uint64, np.uint64]]:
-    """(word, key, mask) of each word the prefix's first PREFIX_BYTES bytes reach into."""
-    head = prefix.encode("utf-8")[:PREFIX_BYTES]
-    keys = []
-    for word in range(0, len(head), 8):
-        part = head[word : word + 8]
-        key = int.from_bytes(part.ljust(8, b"\0"), "big")
-        mask = int.from_bytes((b"\xff" * len(part)).ljust(8, b"\0"), "big")
-        keys.append((word // 8, np.uint64(key), np.uint64(mask)))
-    return keys
-
-
-def _candidates(
-    template: Template, heads: np.ndarray, open_rows: np.ndarray, prefiltered: Callable[[], np.ndarray]
-) -> np.ndarray:
-    """Rows still open that the template could match: those whose first bytes are one of its
-    literal prefixes (the anchored regex checks the rest), else those passing the service's
-    combined prefilter."""
-    if not template.prefixes:
-        return open_rows & prefiltered()
-    hit = np.zeros(len(heads), dtype=bool)
-    for prefix in template.prefixes:
-        same = open_rows.copy()
-        for word, key, mask in _prefix_key(prefix):
-            same &= (heads[:, word] & mask) == key
-        hit |= same
-    return hit
 
 
 def _match_service(
@@ -238,7 +160,7 @@ def _match_service(
     saved = claims.mark(), kinds.copy()
     addresses: list[pa.Array] = []
     claimed = _run_templates(service, rows, text, heads, claims, kinds, prefilter, addresses)
-    if addresses and not _addresses(pa.concat_arrays(addresses)).all():
+    if addresses and not addresses_ok(pa.concat_arrays(addresses)).all():
         claims.reset(saved[0])
         kinds[:] = saved[1]
         claimed = _run_templates(service, rows, text, heads, claims, kinds, prefilter, None)
@@ -269,7 +191,7 @@ def _run_templates(
         return cache[0]
 
     for template in service.templates:
-        candidate = _candidates(template, heads, open_rows, prefiltered)
+        candidate = candidates(template, heads, open_rows, prefiltered)
         if not candidate.any():
             continue
         index = np.flatnonzero(candidate)
@@ -283,7 +205,7 @@ def _run_templates(
             ok &= mask_of(pc.match_substring_regex(captures[target], condition))
         if addresses is None:
             for target in template.addresses:  # an address-shaped capture must be an address
-                ok &= _addresses(captures[target])
+                ok &= addresses_ok(captures[target])
         if not ok.any():
             continue
         if addresses is not None:
@@ -359,15 +281,6 @@ def _format_codes(log_format: pa.Array | None, length: int) -> np.ndarray:
     return codes[np.minimum(indices, len(codes) - 1)]
 
 
-#: Classify distinct (message, program, format) rows only when at most this share of a batch is
-#: distinct: a cron or PAM session line repeats thousands of times, an sshd line (address,
-#: port) hardly ever. Measured on auth-attack 1M (73 % distinct per batch): classifying the
-#: distinct rows still saves 5 % there, so only nearly distinct batches go row by row.
-DISTINCT_SHARE = 0.9
-#: Rows looked at first to skip the distinct pass on a batch that is all distinct.
-SAMPLE_ROWS = 2048
-
-
 def classify(
     services: tuple[Service, ...],
     prefilters: tuple[str, ...],
@@ -379,7 +292,7 @@ def classify(
     its message, program and format alone, so a batch of repeated lines is classified once
     per distinct row and the result taken back to every row."""
     message = as_string_array(message)
-    distinct = _distinct_rows(message, process, log_format)
+    distinct = distinct_rows(message, process, log_format)
     if distinct is None:
         return _classify(services, prefilters, message, process, log_format)
     first, inverse = distinct
@@ -392,49 +305,6 @@ def classify(
         log_format.take(pick) if log_format is not None else None,
         spread=inverse,
     )
-
-
-def _distinct_rows(
-    message: pa.Array, process: pa.Array | None, log_format: pa.Array | None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(first row of each distinct (message, program, format), per row its distinct index), or
-    None when the batch is mostly distinct (the pass would cost more than it saves).
-
-    Hash-based, in order of first appearance (Arrow's dictionary encoding): sorting the keys
-    (`np.unique`) cost twice as much on a 36,000-line batch. A message nearly always comes
-    from one program; only when it does not is the combined key encoded."""
-    length = len(message)
-    if length < 64:
-        return None
-    if length > 2 * SAMPLE_ROWS and len(pc.unique(message.slice(0, SAMPLE_ROWS))) > DISTINCT_SHARE * SAMPLE_ROWS:
-        return None
-    inverse = _first_seen_codes(message)
-    first = _first_rows(inverse)
-    if len(first) > DISTINCT_SHARE * length:
-        return None
-    for column in (process, log_format):
-        if column is None:
-            continue
-        codes = _first_seen_codes(column)
-        if not np.array_equal(codes, codes[first][inverse]):  # one message, several programs
-            inverse = _first_seen_codes(pa.array(inverse * (int(codes.max()) + 1) + codes))
-            first = _first_rows(inverse)
-    if len(first) > DISTINCT_SHARE * length:
-        return None
-    return first, inverse
-
-
-def _first_seen_codes(values: pa.Array) -> np.ndarray:
-    """Per row, the number of its distinct value in order of first appearance (null too)."""
-    encoded = pc.dictionary_encode(values, null_encoding="encode")
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _first_rows(codes: np.ndarray) -> np.ndarray:
-    """The row where each code of `_first_seen_codes` first appears, by code: the rows whose
-    code exceeds every code before them."""
-    newest = np.maximum.accumulate(codes)
-    return np.flatnonzero(np.concatenate(([True], codes[1:] > newest[:-1])))
 
 
 def _classify(
