@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.parsing.arrowtext import fill_rows, mask_of, string_offsets, valid_mask
+from detector.parsing.catalog.model import class_end, literal_run
 
 #: Below this many rows a second kernel call costs more than the tail saves.
 MIN_ROWS = 64
-_META = set("\\.[]()*+?{}|^$")
+_QUANTIFIERS = ("?", "*", "+", "{")  # a character or group they follow is not exactly once
 
 
 class TailSplit(NamedTuple):
@@ -74,47 +75,25 @@ def tail_split(pattern: str) -> TailSplit | None:
     group, and a `.*` worth skipping), or None."""
     if not pattern.startswith("^"):
         return None
-    i, groups, cut = 1, [], 0
+    i, groups, cut, literal, head_bytes = 1, [], 0, 0, 0
     while i < len(pattern):
-        char = pattern[i]
         if pattern.startswith("(?P<", i):
             close = _group_end(pattern, i)
-            if close is None or pattern[close + 1 : close + 2] in ("?", "*", "+", "{"):
+            if close is None or pattern[close + 1 : close + 2] in _QUANTIFIERS:
                 break
             groups.append(pattern[i + 4 : pattern.index(">", i)])
             i = cut = close + 1
+            head_bytes = literal
             continue
-        if char == "\\" and i + 1 < len(pattern) and not pattern[i + 1].isalnum():
-            char, step = pattern[i + 1], 2
-        elif char in _META:
+        run, used = literal_run(pattern[i:], _QUANTIFIERS)
+        if not used:
             break
-        else:
-            step = 1
-        if pattern[i + step : i + step + 1] in ("?", "*", "+", "{"):
-            break
-        i += step
+        literal += len(run.encode("utf-8"))
+        i += used
     tail = pattern[cut:]
     if not groups or "(?P<" in tail or ".*" not in tail or "\\b" in tail or "\\B" in tail or "^" in tail:
         return None
-    return TailSplit(pattern[:cut], "^" + tail, _literal_bytes(pattern[1:cut]), tuple(groups))
-
-
-def _literal_bytes(head: str) -> int:
-    """Bytes of the literal text in a head of literal characters and groups."""
-    total, i = 0, 0
-    while i < len(head):
-        if head.startswith("(?P<", i):
-            close = _group_end(head, i)
-            assert close is not None
-            i = close + 1
-            continue
-        if head[i] == "\\":
-            total += len(head[i + 1].encode("utf-8"))
-            i += 2
-            continue
-        total += len(head[i].encode("utf-8"))
-        i += 1
-    return total
+    return TailSplit(pattern[:cut], "^" + tail, head_bytes, tuple(groups))
 
 
 def _group_end(pattern: str, start: int) -> int | None:
@@ -126,10 +105,7 @@ def _group_end(pattern: str, start: int) -> int | None:
             i += 2
             continue
         if char == "[":
-            i += 2 if pattern.startswith("[^", i) else 1
-            i += 1 if pattern[i : i + 1] == "]" else 0
-            while i < len(pattern) and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
+            i = class_end(pattern, i)
         elif char == "(":
             depth += 1
         elif char == ")":

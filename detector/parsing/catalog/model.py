@@ -105,11 +105,12 @@ class Service:
 
 def literal_prefix(pattern: str) -> str:
     """The literal text a regex must start with (`Failed ` of `Failed (?:password|...)`)."""
-    return _literal_run(pattern)[0]
+    return literal_run(pattern)[0]
 
 
-def _literal_run(pattern: str) -> tuple[str, int]:
-    """(the literal text a regex starts with, how many pattern characters spell it)."""
+def literal_run(pattern: str, quantifiers: tuple[str, ...] = ("?", "*", "{")) -> tuple[str, int]:
+    """(the literal text a regex starts with, how many pattern characters spell it). A character
+    one of `quantifiers` follows is not part of it (it may occur other than once)."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -121,7 +122,7 @@ def _literal_run(pattern: str) -> tuple[str, int]:
         else:
             step = 1
         following = pattern[i + step : i + step + 1]
-        if following in ("?", "*", "{"):
+        if following in quantifiers:
             break
         out.append(char)
         i += step
@@ -166,12 +167,12 @@ def literal_prefixes(pattern: str, depth: int = 0) -> tuple[str, ...]:
     A pattern that starts with a literal has it extended by the literal start of each
     alternative of a `(?:a|b)` group right after it (`Accepted password for `, `Accepted
     keyboard-interactive` rather than `Accepted `): the evaluator screens on 16 bytes."""
-    single, used = _literal_run(pattern)
+    single, used = literal_run(pattern)
     if single:
         following = _group_alternatives(pattern[used:]) if depth == 0 else None
-        if not following or not all(_literal_run(alternative)[0] for alternative in following):
+        if not following or not all(literal_run(alternative)[0] for alternative in following):
             return (single,)
-        return tuple(dict.fromkeys(single + _literal_run(alternative)[0] for alternative in following))
+        return tuple(dict.fromkeys(single + literal_run(alternative)[0] for alternative in following))
     alternatives = _top_level_alternatives(pattern)
     if not alternatives or depth > 3:
         return ()
@@ -182,6 +183,16 @@ def literal_prefixes(pattern: str, depth: int = 0) -> tuple[str, ...]:
             return ()
         found.extend(prefixes)
     return tuple(dict.fromkeys(found))
+
+
+def class_end(pattern: str, start: int) -> int:
+    """Index of the `]` closing the character class opening at `start` (a `]` right after `[`
+    or `[^` is a member; escapes are read), or the pattern's length."""
+    i = start + (2 if pattern.startswith("[^", start) else 1)
+    i += 1 if pattern[i : i + 1] == "]" else 0
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i
 
 
 def _group_alternatives(pattern: str) -> list[str] | None:
@@ -196,11 +207,8 @@ def _group_alternatives(pattern: str) -> list[str] | None:
         if char == "\\":
             i += 2
             continue
-        if char == "[":  # a class: `]` right after `[` or `[^` is a member
-            i += 2 if pattern.startswith("[^", i) else 1
-            i += 1 if pattern[i : i + 1] == "]" else 0
-            while i < len(pattern) and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
+        if char == "[":
+            i = class_end(pattern, i)
         elif char == "(":
             depth += 1
         elif char == "|" and depth == 0:
