@@ -18,7 +18,8 @@ from detector.checklist.model import Scenario
 from detector.config import CrsSettings
 from detector.detection import confidence
 from detector.detection.batch import BatchContext
-from detector.detection.correlate import Absorbed, Correlator, OpenFinding
+from detector.detection.correlate import Correlator
+from detector.detection.openfinding import Absorbed, OpenFinding
 from detector.detection.events import Event, EventBatch, FrameColumns, frame_events, to_us
 from detector.detection.pool import pool_keys_for
 from detector.detection.matcher import Matcher
