@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.parsing.arrowtext import fill_rows, mask_of, string_offsets, valid_mask
-from detector.parsing.catalog.model import class_end, literal_run
+from detector.parsing.catalog.model import group_scan, literal_run
 
 #: Below this many rows a second kernel call costs more than the tail saves.
 MIN_ROWS = 64
@@ -98,19 +98,4 @@ def tail_split(pattern: str) -> TailSplit | None:
 
 def _group_end(pattern: str, start: int) -> int | None:
     """Index of the `)` closing the group opening at `start` (escapes and classes read)."""
-    depth, i = 0, start
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char == "[":
-            i = class_end(pattern, i)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
+    return group_scan(pattern, start)[1]

@@ -195,13 +195,12 @@ def class_end(pattern: str, start: int) -> int:
     return i
 
 
-def _group_alternatives(pattern: str) -> list[str] | None:
-    """The patterns a leading `(?:a|b)` group expands to (`a` + rest, `b` + rest, and rest when
-    the group is optional), reading escapes and character classes; None when the pattern has
-    no such group or it repeats."""
-    if not pattern.startswith("(?:"):
-        return None
-    depth, start, parts, i = 0, 3, [], 3
+def group_scan(pattern: str, opening: int) -> tuple[list[int], int | None]:
+    """Of the group whose `(` is at `opening`: where its top-level `|` are, and the index of the
+    `)` closing it (None: unclosed). Escapes and character classes are read, nested groups
+    skipped."""
+    bars: list[int] = []
+    depth, i = 0, opening + 1
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
@@ -212,21 +211,32 @@ def _group_alternatives(pattern: str) -> list[str] | None:
         elif char == "(":
             depth += 1
         elif char == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
+            bars.append(i)
         elif char == ")":
             if depth == 0:
-                parts.append(pattern[start:i])
-                following = pattern[i + 1 : i + 2]
-                if following in ("*", "+", "{"):
-                    return None
-                if following == "?":
-                    rest = pattern[i + 2 :]
-                    return [part + rest for part in parts] + [rest] if not rest.startswith("?") else None
-                return [part + pattern[i + 1 :] for part in parts]
+                return bars, i
             depth -= 1
         i += 1
-    return None
+    return bars, None
+
+
+def _group_alternatives(pattern: str) -> list[str] | None:
+    """The patterns a leading `(?:a|b)` group expands to (`a` + rest, `b` + rest, and rest when
+    the group is optional), reading escapes and character classes; None when the pattern has
+    no such group or it repeats."""
+    if not pattern.startswith("(?:"):
+        return None
+    bars, close = group_scan(pattern, 0)
+    if close is None:
+        return None
+    parts = [pattern[lo:hi] for lo, hi in zip([3, *(bar + 1 for bar in bars)], [*bars, close])]
+    following = pattern[close + 1 : close + 2]
+    if following in ("*", "+", "{"):
+        return None
+    if following == "?":
+        rest = pattern[close + 2 :]
+        return [part + rest for part in parts] + [rest] if not rest.startswith("?") else None
+    return [part + pattern[close + 1 :] for part in parts]
 
 
 def compile_template(text: str, where: str) -> tuple[str, tuple[tuple[str, str], ...]]:
